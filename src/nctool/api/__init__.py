@@ -1,0 +1,1 @@
+"""HTTP API: FastAPI app and routes, thin translations to wallet use cases."""

@@ -1,0 +1,1 @@
+"""Cashu protocol: crypto, tokens, keysets and fees, and the async mint client."""

@@ -1,0 +1,184 @@
+"""`nctool`: run the service, the dev mint, and wallet commands against a running service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from nctool.config import Settings, get_settings
+from nctool.devmint import DevMint, start_dev_mint
+from nctool.observability.logging import configure_logging
+
+app = typer.Typer(help="Cashu wallet service for Nostr users.", no_args_is_help=True)
+wallet_app = typer.Typer(help="Wallet commands against a running nctool service.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(wallet_app, name="wallet")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _serve(settings: Settings) -> None:
+    from nctool.api.app import create_app
+
+    configure_logging(settings.log_level, settings.log_file)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                access_log=False, timeout_graceful_shutdown=15)
+
+
+@app.command()
+def serve() -> None:
+    """Run the HTTP API and the background worker in the foreground."""
+    _serve(get_settings())
+
+
+@app.command()
+def run(
+    mint_port: int = typer.Option(3338, help="port of the dev mint started when NCTOOL_MINT_URL is unset"),
+    mint_data: Path = typer.Option(Path("data/dev-mint"), help="directory of the dev mint's own database"),
+) -> None:
+    """Run the service; start the local dev mint too when NCTOOL_MINT_URL is unset."""
+    mint: DevMint | None = None
+    if not os.environ.get("NCTOOL_MINT_URL"):
+        mint = start_dev_mint(mint_data.resolve(), port=mint_port)
+        os.environ["NCTOOL_MINT_URL"] = mint.url
+        console.print(f"dev mint on {mint.url}", style="dim", highlight=False)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        _serve(Settings())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if mint is not None:
+            mint.stop()
+
+
+@app.command("dev-mint")
+def dev_mint(
+    port: int = typer.Option(3338, help="port on 127.0.0.1"),
+    data: Path = typer.Option(Path("data/dev-mint"), help="directory of the mint's database"),
+) -> None:
+    """Run a Nutshell FakeWallet mint on 127.0.0.1 in the foreground until Ctrl-C."""
+    mint = start_dev_mint(data.resolve(), port=port)
+    console.print(f"dev mint ready on {mint.url} (Ctrl-C stops it)")
+    try:
+        mint.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mint.stop()
+
+
+@app.command()
+def demo() -> None:
+    """Walk through fund-and-pay on a fresh dev mint and service; exit 0 only if the money adds up."""
+    from nctool.cli.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(console)))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest revision."""
+    from nctool.store.database import Database
+
+    async def upgrade() -> None:
+        db = Database(get_settings().database_url)
+        await db.migrate()
+        await db.dispose()
+
+    asyncio.run(upgrade())
+    console.print("schema is at the newest revision")
+
+
+# --- wallet commands ------------------------------------------------------------------------
+
+def _base_url() -> str:
+    settings = get_settings()
+    return os.environ.get("NCTOOL_URL", f"http://{settings.host}:{settings.port}")
+
+
+def _call(method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+    url = _base_url() + path
+    try:
+        response = httpx.request(method, url, json=body, headers=headers, timeout=120)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach nctool at {_base_url()}: {exc}[/red]; start it with `make run`")
+        raise typer.Exit(2) from exc
+    data = response.json()
+    if response.status_code >= 400:
+        console.print(f"[red]{response.status_code} {data.get('code')}: {data.get('message')}[/red]")
+        raise typer.Exit(1)
+    return data
+
+
+def _emit(data: Any, as_json: bool, human: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        console.print(human, highlight=False)
+
+
+JSON_OPTION = typer.Option(False, "--json", help="print the API response as JSON")
+
+
+@wallet_app.command("create")
+def wallet_create(npub: str, as_json: bool = JSON_OPTION) -> None:
+    """Create the wallet of NPUB (idempotent)."""
+    data = _call("POST", "/api/wallet/create", {"npub": npub})
+    _emit(data, as_json, f"{data['message']} on {data['walletDetails']['mint']}")
+
+
+@wallet_app.command("balance")
+def wallet_balance(npub: str, as_json: bool = JSON_OPTION) -> None:
+    """Show unspent, pending and spent sats."""
+    data = _call("GET", f"/api/wallet/{npub}/balance")
+    d = data["details"]
+    _emit(data, as_json, f"balance {data['balance']} sat (pending {d['pendingBalance']}, spent {d['spentBalance']})")
+
+
+@wallet_app.command("mint")
+def wallet_mint(npub: str, amount: int, as_json: bool = JSON_OPTION) -> None:
+    """Request a Lightning invoice that funds the wallet with AMOUNT sats once paid."""
+    data = _call("POST", f"/api/wallet/{npub}/mint", {"amount": amount})
+    _emit(data, as_json, f"pay this invoice to receive {amount} sat:\n{data['invoice']}\n(transaction {data['transactionId']})")
+
+
+@wallet_app.command("melt")
+def wallet_melt(
+    npub: str, invoice: str, idempotency_key: str = typer.Option(None, help="retry-safe request key"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Pay a Lightning INVOICE from the wallet."""
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    data = _call("POST", f"/api/wallet/{npub}/melt", {"invoice": invoice}, headers)
+    _emit(data, as_json, f"{data['state']}: {data['paidAmount']} sat, fees {data['feesPaid']} sat, "
+                         f"change {data['changeAmount']} sat (transaction {data['transactionId']})")
+
+
+@wallet_app.command("history")
+def wallet_history(npub: str, limit: int = 20, as_json: bool = JSON_OPTION) -> None:
+    """List the newest transactions."""
+    data = _call("GET", f"/api/wallet/{npub}/transactions?limit={limit}")
+    if as_json:
+        _emit(data, True, "")
+        return
+    table = Table("created", "type", "status", "amount", "fee", "transaction")
+    for t in data["transactions"]:
+        table.add_row(t["created_at"][:19], t["transaction_type"], t["status"], str(t["total_amount"]),
+                      str(t.get("fee", "")), t["transaction_id"])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

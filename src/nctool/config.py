@@ -1,0 +1,58 @@
+"""Service settings, read once from the environment (prefix NCTOOL_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All settings of one nctool process; every field maps to NCTOOL_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="NCTOOL_", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///./data/nctool.db", description="sqlite:///PATH or postgresql://...")
+    mint_url: str = Field(default="http://127.0.0.1:3338", description="Cashu mint base URL")
+    host: str = "127.0.0.1"
+    port: int = 3000
+    log_file: Path | None = None
+    log_level: str = "INFO"
+    unit: str = "sat"
+    lightning_network: str = Field(default="bc", description="bolt11 currency prefix the mint pays: bc, tb, tbs, bcrt")
+    max_amount_sat: int = Field(default=1_000_000, ge=1, description="largest amount accepted by mint and melt")
+    mint_timeout_seconds: float = Field(default=30.0, gt=0)
+    worker_interval_seconds: float = Field(default=1.0, gt=0)
+    worker_enabled: bool = True
+    lease_seconds: float = Field(default=120.0, gt=0, description="how long a process owns an operation it works on")
+    mint_quote_poll_max_seconds: float = Field(default=300.0, gt=0)
+    melt_poll_max_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("mint_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def async_database_url(self) -> str:
+        """Return the URL with the async driver nctool uses for that database."""
+        return to_async_url(self.database_url)
+
+
+def to_async_url(url: str) -> str:
+    """Map sqlite:/// and postgresql:// URLs to their aiosqlite and asyncpg forms."""
+    for prefix, driver in (
+        ("sqlite:", "sqlite+aiosqlite:"),
+        ("postgresql:", "postgresql+asyncpg:"),
+        ("postgres:", "postgresql+asyncpg:"),
+    ):
+        if url.startswith(prefix):
+            return driver + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,94 @@
+"""A local Nutshell mint (FakeWallet backend) for development, demos and tests.
+
+Nutshell pins libraries that conflict with nctool's, so it lives in its own virtualenv
+(`.venv-mint`, made by `make mint-venv`). The mint listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+NUTSHELL_REQUIREMENTS = ("cashu==0.19.2", "marshmallow<4", "limits<4")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def default_venv() -> Path:
+    return Path(os.environ.get("NCTOOL_MINT_VENV", ".venv-mint")).resolve()
+
+
+def ensure_venv(venv: Path) -> Path:
+    """Create the mint virtualenv with pinned Nutshell if it is missing; return the `mint` script."""
+    script = venv / "bin" / "mint"
+    if not script.exists():
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True)  # noqa: S603, S607
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *NUTSHELL_REQUIREMENTS], check=True)  # noqa: S603
+    return script
+
+
+@dataclass
+class DevMint:
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_dev_mint(
+    data_dir: Path, *, port: int | None = None, venv: Path | None = None, env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> DevMint:
+    """Start Nutshell on 127.0.0.1 and return once GET /v1/info answers."""
+    port = port or free_port()
+    script = ensure_venv(venv or default_venv())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mint_env = {
+        **os.environ,
+        "MINT_BACKEND_BOLT11_SAT": "FakeWallet",
+        "MINT_PRIVATE_KEY": "nctool-dev-mint-key",
+        "MINT_LISTEN_HOST": "127.0.0.1",
+        "MINT_LISTEN_PORT": str(port),
+        "MINT_DATABASE": str(data_dir),
+        "FAKEWALLET_BRR": "True",
+        "FAKEWALLET_DELAY_OUTGOING_PAYMENT": "0",
+        "FAKEWALLET_DELAY_INCOMING_PAYMENT": "0",
+        "MINT_RATE_LIMIT": "False",
+        "DEBUG": "False",
+        "MINT_INFO_NAME": "nctool dev mint",
+        **(env or {}),
+    }
+    log = (data_dir / "mint.log").open("ab")
+    process = subprocess.Popen([str(script)], cwd=data_dir, env=mint_env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    url = f"http://127.0.0.1:{port}"
+    mint = DevMint(url=url, process=process, data_dir=data_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the dev mint exited with code {process.returncode}; see {data_dir / 'mint.log'}")
+        try:
+            if httpx.get(f"{url}/v1/info", timeout=1.0).status_code == 200:
+                return mint
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    mint.stop()
+    raise RuntimeError(f"the dev mint did not answer on {url} within {timeout:.0f} s; see {data_dir / 'mint.log'}")

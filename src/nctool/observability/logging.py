@@ -1,0 +1,95 @@
+"""Structured JSON logs to stdout and, when configured, to a file that logrotate may move.
+
+Each line has `timestamp`, `level` and `message`; the messages operators grep for are fixed
+strings (see the runbook mapping in docs). Proof secrets never reach a log: callers log Ys.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+_SECRET_KEYS = frozenset({"secret", "secrets", "proofs", "privateKey", "private_key", "nsec", "seed", "r"})
+
+
+class ReopenableFile:
+    """A log file that reopens on SIGHUP, so that logrotate can move it away."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: TextIO = path.open("a", encoding="utf-8")
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            self._handle.write(line)
+            self._handle.flush()
+
+    def reopen(self) -> None:
+        with self._lock:
+            self._handle.close()
+            self._handle = self.path.open("a", encoding="utf-8")
+
+
+class _TeeLogger:
+    def __init__(self, targets: list[Any]):
+        self._targets = targets
+
+    def msg(self, line: str) -> None:
+        for target in self._targets:
+            target.write(line + "\n")
+            if hasattr(target, "flush"):
+                target.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _drop_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in _SECRET_KEYS.intersection(event):
+        event[key] = "[redacted]"
+    return event
+
+
+def _rename_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    event["message"] = event.pop("event", "")
+    return event
+
+
+_log_file: ReopenableFile | None = None
+
+
+def configure_logging(level: str = "INFO", log_file: Path | None = None, stream: TextIO | None = None) -> None:
+    """Send JSON lines to stdout (or `stream`) and to `log_file`; SIGHUP reopens the file."""
+    global _log_file
+    targets: list[Any] = [stream or sys.stdout]
+    _log_file = ReopenableFile(log_file) if log_file else None
+    if _log_file is not None:
+        targets.append(_log_file)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, lambda *_: _log_file.reopen() if _log_file else None)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            _drop_secrets,
+            _rename_event,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(sort_keys=False, default=str),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=lambda *_: _TeeLogger(targets),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**context: Any) -> Any:
+    """Return a lazy logger: it picks up the configuration at its first use, not at import."""
+    return structlog.get_logger(**context)

@@ -1,0 +1,1 @@
+"""Operator-side jobs: the background worker, recovery, reconciliation and maintenance."""

@@ -1,0 +1,96 @@
+"""The background worker: credits paid mint quotes and drives pending or interrupted melts.
+
+Every due operation is claimed with a lease in the database before it is touched, so several
+processes can run this loop against one database without working on the same operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from nctool.cashu.errors import MintError
+from nctool.errors import NctoolError
+from nctool.observability import metrics
+from nctool.observability.logging import get_logger
+from nctool.store import operations as op_store
+from nctool.store.records import Operation
+from nctool.store.tables import operations, utcnow
+from nctool.wallet.melt import resume_melt
+from nctool.wallet.minting import poll_mint_quote
+from nctool.wallet.services import Services
+
+log = get_logger()
+
+
+async def run_once(svc: Services) -> Counter[str]:
+    """Process every due operation once; return outcome counts."""
+    outcomes: Counter[str] = Counter()
+    async with svc.db.read() as conn:
+        due = await op_store.due_operations(conn, ["mint", "melt"])
+    for operation in due:
+        outcome = await _process(svc, operation)
+        outcomes[f"{operation.kind}:{outcome}"] += 1
+    await _export_pending(svc)
+    return outcomes
+
+
+async def _process(svc: Services, operation: Operation) -> str:
+    async with svc.db.transaction("worker_lease") as conn:
+        if not await op_store.try_lease(conn, operation.id, svc.instance_id, svc.settings.lease_seconds):
+            return "busy"
+    try:
+        if operation.kind == "mint":
+            return await poll_mint_quote(svc, operation)
+        outcome = await resume_melt(svc, operation)
+        metrics.RECOVERY_OPERATIONS.labels(kind="melt", result=outcome).inc()
+        if outcome == "pending":
+            await _backoff(svc, operation)
+        return outcome
+    except (MintError, NctoolError) as exc:
+        log.warning("Worker could not resolve operation; retrying later", transactionId=operation.id,
+                    kind=operation.kind, state=operation.state, error=str(exc))
+        await _backoff(svc, operation)
+        return "retry"
+    finally:
+        async with svc.db.transaction("worker_lease") as conn:
+            await op_store.release_lease(conn, operation.id, svc.instance_id)
+
+
+async def _backoff(svc: Services, operation: Operation) -> None:
+    delay = min(svc.settings.melt_poll_max_seconds, svc.settings.worker_interval_seconds * 2 ** min(operation.attempts, 10))
+    async with svc.db.transaction("worker_backoff") as conn:
+        await op_store.update_operation(conn, operation.id, attempts=operation.attempts + 1,
+                                        next_check_at=utcnow() + timedelta(seconds=delay))
+
+
+async def _export_pending(svc: Services) -> None:
+    async with svc.db.read() as conn:
+        rows = (await conn.execute(
+            select(operations.c.kind, func.count())
+            .where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
+            .group_by(operations.c.kind)
+        )).all()
+    counts = {kind: int(n) for kind, n in rows}
+    for kind in ("melt", "mint", "swap"):
+        metrics.PENDING_OPERATIONS.labels(kind=kind).set(counts.get(kind, 0))
+    metrics.DB_POOL_UTILIZATION.set(svc.db.pool_utilization())
+
+
+async def run_forever(svc: Services, stop: asyncio.Event) -> None:
+    log.info("Worker started", instance=svc.instance_id, intervalSeconds=svc.settings.worker_interval_seconds)
+    while not stop.is_set():
+        try:
+            outcomes = await run_once(svc)
+            if outcomes:
+                log.info("Worker pass", outcomes=dict(outcomes))
+        except Exception as exc:  # the loop must survive any single failure
+            log.error("Worker pass failed", error=repr(exc))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=svc.settings.worker_interval_seconds)
+        except TimeoutError:
+            pass
+    log.info("Worker stopped", instance=svc.instance_id)

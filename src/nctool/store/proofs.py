@@ -1,0 +1,187 @@
+"""Tokens and their proofs: insertion, reservation, spending and balances.
+
+A reservation is a conditional UPDATE inside the caller's transaction: a proof moves from
+`unspent` to `reserved` only if it is still unspent, so two operations never hold one proof.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from nctool.cashu.crypto import proof_y
+from nctool.cashu.models import Proof
+from nctool.store.records import StoredProof, Wallet
+from nctool.store.tables import proofs, tokens, utcnow
+
+
+@dataclass(frozen=True)
+class Balance:
+    unspent: int
+    reserved: int
+    spent: int
+
+    @property
+    def total(self) -> int:
+        return self.unspent + self.reserved
+
+
+async def insert_token(
+    conn: AsyncConnection,
+    wallet: Wallet,
+    *,
+    transaction_type: str,
+    transaction_id: str,
+    new_proofs: Sequence[Proof],
+    reserved_by: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> int:
+    """Store proofs as one token; they start `reserved` by `reserved_by` when given, else `unspent`."""
+    now = utcnow()
+    state = "reserved" if reserved_by else "unspent"
+    result = await conn.execute(
+        tokens.insert().values(
+            wallet_id=wallet.id,
+            npub=wallet.npub,
+            mint_url=wallet.mint_url,
+            transaction_type=transaction_type,
+            transaction_id=transaction_id,
+            status="pending" if reserved_by else ("unspent" if new_proofs else "spent"),
+            total_amount=sum(p.amount for p in new_proofs),
+            created_at=now,
+            spent_at=None if new_proofs else now,
+            metadata=metadata or {},
+        )
+    )
+    token_id = int(result.inserted_primary_key[0])  # type: ignore[index]  # single-column key
+    if new_proofs:
+        await conn.execute(
+            proofs.insert(),
+            [
+                {
+                    "token_id": token_id,
+                    "wallet_id": wallet.id,
+                    "keyset_id": p.id,
+                    "amount": p.amount,
+                    "secret": p.secret,
+                    "C": p.C,
+                    "Y": proof_y(p.secret),
+                    "dleq": p.dleq.to_dict() if p.dleq else None,
+                    "witness": p.witness,
+                    "state": state,
+                    "reserved_by": reserved_by,
+                    "created_at": now,
+                    "spent_at": None,
+                }
+                for p in new_proofs
+            ],
+        )
+    return token_id
+
+
+async def token_exists(conn: AsyncConnection, transaction_id: str) -> bool:
+    row = (await conn.execute(select(tokens.c.id).where(tokens.c.transaction_id == transaction_id))).first()
+    return row is not None
+
+
+async def unspent_proofs(conn: AsyncConnection, wallet_id: int, exclude_ys: Iterable[str] = ()) -> list[StoredProof]:
+    query = select(proofs).where(proofs.c.wallet_id == wallet_id, proofs.c.state == "unspent")
+    excluded = list(exclude_ys)
+    if excluded:
+        query = query.where(proofs.c.Y.not_in(excluded))
+    rows = (await conn.execute(query.order_by(proofs.c.amount.desc(), proofs.c.id))).all()
+    return [StoredProof.from_row(r) for r in rows]
+
+
+async def proofs_by_ys(conn: AsyncConnection, ys: Sequence[str]) -> list[StoredProof]:
+    if not ys:
+        return []
+    rows = (await conn.execute(select(proofs).where(proofs.c.Y.in_(list(ys))))).all()
+    by_y = {r._mapping["Y"]: StoredProof.from_row(r) for r in rows}
+    return [by_y[y] for y in ys if y in by_y]
+
+
+async def proofs_reserved_by(conn: AsyncConnection, operation_id: str) -> list[StoredProof]:
+    rows = (await conn.execute(select(proofs).where(proofs.c.reserved_by == operation_id).order_by(proofs.c.id))).all()
+    return [StoredProof.from_row(r) for r in rows]
+
+
+async def wallet_proofs(conn: AsyncConnection, wallet_id: int, states: Sequence[str]) -> list[StoredProof]:
+    query = select(proofs).where(proofs.c.wallet_id == wallet_id, proofs.c.state.in_(list(states)))
+    rows = (await conn.execute(query.order_by(proofs.c.id))).all()
+    return [StoredProof.from_row(r) for r in rows]
+
+
+async def reserve(conn: AsyncConnection, proof_ids: Sequence[int], operation_id: str) -> bool:
+    """Reserve all given proofs for the operation, or none: False when any was taken meanwhile."""
+    result = await conn.execute(
+        update(proofs)
+        .where(proofs.c.id.in_(list(proof_ids)), proofs.c.state == "unspent")
+        .values(state="reserved", reserved_by=operation_id)
+    )
+    if result.rowcount != len(proof_ids):
+        return False
+    await refresh_token_status(conn, proof_ids=proof_ids)
+    return True
+
+
+async def release(conn: AsyncConnection, operation_id: str, ys: Sequence[str] | None = None) -> int:
+    """Return the operation's reserved proofs (or the given subset) to `unspent`."""
+    condition = and_(proofs.c.reserved_by == operation_id, proofs.c.state == "reserved")
+    if ys is not None:
+        condition = and_(condition, proofs.c.Y.in_(list(ys)))
+    ids = [r[0] for r in (await conn.execute(select(proofs.c.id).where(condition))).all()]
+    if not ids:
+        return 0
+    await conn.execute(update(proofs).where(proofs.c.id.in_(ids)).values(state="unspent", reserved_by=None))
+    await refresh_token_status(conn, proof_ids=ids)
+    return len(ids)
+
+
+async def mark_spent(conn: AsyncConnection, ys: Sequence[str], spent_by: str) -> int:
+    """Mark proofs spent by Y, whatever their state, recording who spent them; return how many changed."""
+    if not ys:
+        return 0
+    ids = [r[0] for r in (await conn.execute(
+        select(proofs.c.id).where(proofs.c.Y.in_(list(ys)), proofs.c.state != "spent")
+    )).all()]
+    if not ids:
+        return 0
+    await conn.execute(
+        update(proofs).where(proofs.c.id.in_(ids)).values(state="spent", reserved_by=None, spent_by=spent_by, spent_at=utcnow())
+    )
+    await refresh_token_status(conn, proof_ids=ids)
+    return len(ids)
+
+
+async def refresh_token_status(conn: AsyncConnection, *, proof_ids: Sequence[int]) -> None:
+    """Recompute the status of the tokens owning these proofs from their proofs' states."""
+    token_ids = [r[0] for r in (await conn.execute(
+        select(proofs.c.token_id).where(proofs.c.id.in_(list(proof_ids))).distinct()
+    )).all()]
+    for token_id in token_ids:
+        counts = (await conn.execute(
+            select(
+                func.sum(case((proofs.c.state == "unspent", 1), else_=0)),
+                func.sum(case((proofs.c.state == "reserved", 1), else_=0)),
+            ).where(proofs.c.token_id == token_id)
+        )).one()
+        unspent, reserved = int(counts[0] or 0), int(counts[1] or 0)
+        status = "pending" if reserved else ("unspent" if unspent else "spent")
+        values: dict[str, Any] = {"status": status}
+        values["spent_at"] = utcnow() if status == "spent" else None
+        await conn.execute(update(tokens).where(tokens.c.id == token_id).values(**values))
+
+
+async def balance(conn: AsyncConnection, wallet_id: int) -> Balance:
+    rows = (await conn.execute(
+        select(proofs.c.state, func.coalesce(func.sum(proofs.c.amount), 0))
+        .where(proofs.c.wallet_id == wallet_id)
+        .group_by(proofs.c.state)
+    )).all()
+    sums = {state: int(total) for state, total in rows}
+    return Balance(unspent=sums.get("unspent", 0), reserved=sums.get("reserved", 0), spent=sums.get("spent", 0))

@@ -1,0 +1,186 @@
+"""Tables of the ledger. Proofs are identified by Y; secrets stay in `proofs.secret` only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every engine (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; nctool stores UTC-aware timestamps only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("npub", String(100), nullable=False),
+    Column("mint_url", String(500), nullable=False),
+    Column("unit", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("metadata", JSON, nullable=False, default=dict),
+    UniqueConstraint("npub", "mint_url", "unit", name="uq_wallets_npub_mint_unit"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("wallet_id", Integer, ForeignKey("wallets.id"), nullable=False),
+    Column("npub", String(100), nullable=False),
+    Column("mint_url", String(500), nullable=False),
+    # minted | received | sent | change; never "melted": a melt consumes proofs, it creates none.
+    Column("transaction_type", String(20), nullable=False),
+    Column("transaction_id", String(100), nullable=False, unique=True),
+    # unspent | pending | spent | failed, derived from the token's proofs.
+    Column("status", String(20), nullable=False),
+    Column("total_amount", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("spent_at", UTCDateTime, nullable=True),
+    Column("metadata", JSON, nullable=False, default=dict),
+    Index("ix_tokens_wallet_created", "wallet_id", "created_at"),
+    Index("ix_tokens_npub_status", "npub", "mint_url", "status"),
+)
+
+proofs = Table(
+    "proofs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_id", Integer, ForeignKey("tokens.id"), nullable=False),
+    Column("wallet_id", Integer, ForeignKey("wallets.id"), nullable=False),
+    Column("keyset_id", String(66), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("C", String(66), nullable=False),
+    Column("Y", String(66), nullable=False, unique=True),
+    Column("dleq", JSON, nullable=True),
+    Column("witness", Text, nullable=True),
+    # unspent | reserved | spent
+    Column("state", String(20), nullable=False),
+    Column("reserved_by", String(100), nullable=True),
+    # Operation that consumed the proof, or "reconciliation" when the mint reported it spent
+    # by someone else (money that left the wallet outside nctool).
+    Column("spent_by", String(100), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("spent_at", UTCDateTime, nullable=True),
+    Index("ix_proofs_wallet_state_amount", "wallet_id", "state", "amount"),
+    Index("ix_proofs_reserved_by", "reserved_by"),
+    Index("ix_proofs_token", "token_id"),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("wallet_id", Integer, ForeignKey("wallets.id"), nullable=False),
+    Column("npub", String(100), nullable=False),
+    Column("mint_url", String(500), nullable=False),
+    Column("state", String(30), nullable=False),
+    Column("quote_id", String(200), nullable=True),
+    Column("amount", BigInteger, nullable=False, default=0),
+    Column("fee_reserve", BigInteger, nullable=False, default=0),
+    # Every fee this operation has cost so far: input fees of swaps and of the melt, and the
+    # Lightning fee once known. Counted in the ledger identity as "fees".
+    Column("fees_paid", BigInteger, nullable=False, default=0),
+    Column("change_amount", BigInteger, nullable=False, default=0),
+    Column("invoice", Text, nullable=True),
+    Column("payment_hash", String(64), nullable=True),
+    Column("preimage", String(128), nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("request_hash", String(64), nullable=True),
+    # Ys of the proofs this operation consumes; see proofs.reserved_by for the live reservation.
+    Column("input_ys", JSON, nullable=False, default=list),
+    # Blinded outputs committed before the mint request that signs them: amount, keyset id,
+    # secret, blinding factor r, B_ and role. Recovery restores signatures from these (NUT-09).
+    Column("outputs", JSON, nullable=False, default=list),
+    Column("expiry", BigInteger, nullable=True),
+    Column("error_code", String(100), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("next_check_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Index("ix_operations_state_next_check", "state", "next_check_at"),
+    Index("ix_operations_wallet_created", "wallet_id", "created_at"),
+    Index(
+        "uq_operations_idempotency",
+        "wallet_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=text("idempotency_key IS NOT NULL"),
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
+    # One live or completed melt per invoice and wallet; a failed one may be retried.
+    Index(
+        "uq_operations_melt_invoice",
+        "wallet_id",
+        "payment_hash",
+        unique=True,
+        sqlite_where=text("kind = 'melt' AND state <> 'failed'"),
+        postgresql_where=text("kind = 'melt' AND state <> 'failed'"),
+    ),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("operation_id", String(100), nullable=True),
+    Column("wallet_id", Integer, nullable=True),
+    Column("npub", String(100), nullable=True),
+    Column("action", String(60), nullable=False),
+    Column("from_state", String(30), nullable=True),
+    Column("to_state", String(30), nullable=True),
+    Column("details", JSON, nullable=False, default=dict),
+    Index("ix_audit_operation", "operation_id"),
+    Index("ix_audit_at", "at"),
+)

@@ -1,0 +1,1 @@
+"""Helpers for tests and the demo. Nothing here is for production use."""

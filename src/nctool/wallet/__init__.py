@@ -1,0 +1,1 @@
+"""Wallet logic: invoices, balances and payments."""

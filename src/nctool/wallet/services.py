@@ -1,0 +1,31 @@
+"""The dependencies a use case needs, built once per process."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from nctool.cashu.client import MintClient
+from nctool.config import Settings
+from nctool.observability.metrics import observe_mint_request
+from nctool.store.database import Database
+from nctool.wallet.keysets import KeysetCache
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    mint: MintClient
+    keysets: KeysetCache
+    # Names this process as lease owner in the operations journal.
+    instance_id: str = field(default_factory=lambda: f"nctool-{secrets.token_hex(6)}")
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        mint = MintClient(settings.mint_url, timeout=settings.mint_timeout_seconds, observer=observe_mint_request)
+        return cls(settings=settings, db=Database(settings.database_url), mint=mint, keysets=KeysetCache(mint))
+
+    async def close(self) -> None:
+        await self.mint.aclose()
+        await self.db.dispose()

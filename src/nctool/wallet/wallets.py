@@ -1,0 +1,149 @@
+"""Wallet lifecycle and read models: create, balance, info, proof status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nctool.cashu.errors import MintError
+from nctool.errors import InputError, MintFailureError, WalletNotFoundError
+from nctool.nostr.nip19 import NostrKeyError, decode_npub
+from nctool.observability import metrics
+from nctool.observability.logging import get_logger
+from nctool.store import proofs as proof_store
+from nctool.store import wallets as wallet_store
+from nctool.store.ledger import ledger_totals
+from nctool.store.records import Wallet
+from nctool.store.tables import utcnow
+from nctool.wallet.history import count_transactions
+from nctool.wallet.preflight import classify, log_state_check, severity_counts
+from nctool.wallet.services import Services
+
+log = get_logger()
+
+
+def validate_npub(npub: str) -> str:
+    """Return the npub, stripped, or raise a 400 that says what is wrong with it."""
+    try:
+        decode_npub(npub)
+    except NostrKeyError as exc:
+        raise InputError(f"npub: {exc}", code="INVALID_NPUB", details=[f"npub: {exc}"]) from exc
+    return npub.strip()
+
+
+async def create_wallet(svc: Services, npub: str) -> tuple[Wallet, bool]:
+    """Create the wallet for npub on the configured mint; return it and whether it is new."""
+    npub = validate_npub(npub)
+    settings = svc.settings
+    async with svc.db.transaction("wallet_create") as conn:
+        existing = await wallet_store.get_wallet(conn, npub, settings.mint_url, settings.unit)
+        if existing is not None:
+            return existing, False
+        created = await wallet_store.insert_wallet(conn, npub, settings.mint_url, settings.unit)
+    if created is None:
+        return await require_wallet(svc, npub), False
+    log.info("Wallet created", npub=npub, mintUrl=settings.mint_url)
+    return created, True
+
+
+async def require_wallet(svc: Services, npub: str) -> Wallet:
+    npub = validate_npub(npub)
+    async with svc.db.read() as conn:
+        wallet = await wallet_store.get_wallet(conn, npub, svc.settings.mint_url, svc.settings.unit)
+    if wallet is None:
+        raise WalletNotFoundError(
+            f"no wallet for {npub} on {svc.settings.mint_url}; create it with POST /api/wallet/create",
+            npub=npub,
+        )
+    return wallet
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    unspent: int
+    pending: int
+    spent: int
+
+    @property
+    def total(self) -> int:
+        return self.unspent + self.pending
+
+
+async def wallet_balance(svc: Services, npub: str) -> BalanceView:
+    wallet = await require_wallet(svc, npub)
+    try:
+        async with svc.db.read() as conn:
+            held = await proof_store.balance(conn, wallet.id)
+    except Exception:
+        metrics.BALANCE_ERRORS.inc()
+        raise
+    view = BalanceView(unspent=held.unspent, pending=held.reserved, spent=held.spent)
+    log.info(
+        "Balance calculation",
+        npub=wallet.npub,
+        unspent_balance=view.unspent,
+        pending_balance=view.pending,
+        spent_balance=view.spent,
+        total_balance=view.total,
+    )
+    return view
+
+
+async def wallet_info(svc: Services, npub: str) -> dict[str, Any]:
+    wallet = await require_wallet(svc, npub)
+    async with svc.db.read() as conn:
+        held = await proof_store.balance(conn, wallet.id)
+        totals = await ledger_totals(conn, wallet.id)
+        transactions = await count_transactions(conn, wallet.id)
+    return {
+        "npub": wallet.npub,
+        "mintUrl": wallet.mint_url,
+        "balance": held.unspent,
+        "statistics": {
+            "wallet_count": 1,
+            "total_balance": held.total,
+            "unspent_balance": held.unspent,
+            "pending_balance": held.reserved,
+            "spent_balance": held.spent,
+            "total_transactions": transactions,
+        },
+        "ledger": totals.as_dict(),
+        "walletDetails": wallet_details(wallet),
+        "createdAt": wallet.created_at.isoformat(),
+    }
+
+
+def wallet_details(wallet: Wallet) -> dict[str, Any]:
+    # NOTE: P2PK receiving keys (p2pkPub) arrive with send/receive; null until then.
+    return {"mint": wallet.mint_url, "unit": wallet.unit, "p2pkPub": None}
+
+
+async def proof_status(svc: Services, npub: str, only_ys: list[str] | None = None) -> dict[str, Any]:
+    """Compare the wallet's live proofs (or the given Ys) with the mint's checkstate."""
+    wallet = await require_wallet(svc, npub)
+    async with svc.db.read() as conn:
+        if only_ys:
+            stored = [p for p in await proof_store.proofs_by_ys(conn, only_ys) if p.wallet_id == wallet.id]
+        else:
+            stored = await proof_store.wallet_proofs(conn, wallet.id, ("unspent", "reserved"))
+    ys = only_ys or [p.Y for p in stored]
+    try:
+        states = await svc.mint.check_state(ys) if ys else []
+    except MintError as exc:
+        raise MintFailureError(f"checkstate failed: {exc.message}", code=exc.error_code) from exc
+    log_state_check(wallet.npub, stored, states)
+    found = classify(stored, states)
+    counts = severity_counts(found)
+    return {
+        "states": [{"Y": s.Y, "state": s.state.value, "witness": s.witness} for s in states],
+        "totalProofs": len(states),
+        "spentCount": sum(1 for s in states if s.state.value == "SPENT"),
+        "unspentCount": sum(1 for s in states if s.state.value == "UNSPENT"),
+        "pendingCount": sum(1 for s in states if s.state.value == "PENDING"),
+        "discrepancies": [d.to_dict() for d in found],
+        "severityCounts": counts,
+        "consistent": not found,
+        "hasHighSeverity": counts["HIGH"] > 0,
+        "mintUrl": wallet.mint_url,
+        "timestamp": utcnow().isoformat(),
+    }
