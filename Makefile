@@ -1,0 +1,47 @@
+# nctool developer commands. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+MINT_VENV := .venv-mint
+BIN := $(VENV)/bin
+NUTSHELL := "cashu==0.19.2" "marshmallow<4" "limits<4"
+
+.PHONY: install run demo test lint fuzz clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+$(MINT_VENV)/bin/mint:
+	$(PYTHON) -m venv $(MINT_VENV)
+	$(MINT_VENV)/bin/pip install -q $(NUTSHELL)
+
+install: $(VENV)/.installed $(MINT_VENV)/bin/mint
+
+## run: the service on 127.0.0.1:$${NCTOOL_PORT:-3000}, SQLite in ./data, dev mint unless NCTOOL_MINT_URL is set
+run: install
+	mkdir -p data
+	exec $(BIN)/nctool run
+
+## demo: fund a wallet and pay an invoice on a fresh dev mint and service; exit 0 only if the money adds up
+demo: install
+	$(BIN)/nctool demo
+
+## test: the whole suite against real Nutshell mints on 127.0.0.1 and real SQLite
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+## fuzz: long Hypothesis runs of the token and invoice decoders
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/cashu/test_tokens.py tests/wallet/test_invoice.py
+
+clean:
+	rm -rf $(VENV) $(MINT_VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""Run nctool in-process on 127.0.0.1 for tests, the demo and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from nctool.api.app import create_app
+from nctool.config import Settings
+from nctool.devmint import free_port
+from nctool.wallet.services import Services
+
+
+@dataclass
+class RunningService:
+    url: str
+    settings: Settings
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+    @property
+    def services(self) -> Services:
+        svc: Services = self.server.config.app.state.services
+        return svc
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def start_service(mint_url: str, database_url: str, **overrides: Any) -> RunningService:
+    """Start the API and worker on a free port in this event loop; return once it serves."""
+    port = free_port()
+    settings = Settings(mint_url=mint_url, database_url=database_url, port=port, **overrides)
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    # The caller owns the process's signals; uvicorn would otherwise take SIGINT and SIGTERM.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    for _ in range(600):
+        if server.started:
+            return RunningService(f"http://127.0.0.1:{port}", settings, server, task)
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"nctool did not start on port {port}")

@@ -1,0 +1,122 @@
+"""Fixtures: real Nutshell mints and nctool services on 127.0.0.1, started once per session.
+
+Every service talks to its mint through a FaultProxy, which forwards untouched unless a test
+injects a fault, and counts requests per path. After each test, every service's ledger must
+balance and agree with its mint's checkstate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from hypothesis import settings as hypothesis_settings
+
+from nctool.devmint import DevMint, start_dev_mint
+from nctool.observability.logging import configure_logging
+from nctool.testing.client import ApiClient
+from nctool.testing.fault_proxy import FaultProxy
+from nctool.testing.ledger import ledger_problems
+from nctool.testing.lightning import make_npub
+from nctool.testing.service import RunningService, start_service
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("NCTOOL_MINT_VENV", str(ROOT / ".venv-mint"))
+
+hypothesis_settings.register_profile("fuzz", max_examples=20_000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+MINT_KNOBS = {
+    "settled": {},
+    "pending": {"FAKEWALLET_PAY_INVOICE_STATE": "PENDING", "FAKEWALLET_PAYMENT_STATE": "SETTLED"},
+    "failed": {"FAKEWALLET_PAY_INVOICE_STATE": "FAILED", "FAKEWALLET_PAYMENT_STATE": "FAILED"},
+}
+
+
+class Stack:
+    """One mint, its fault proxy, one nctool service and an API client."""
+
+    def __init__(self, mint: DevMint, proxy: FaultProxy, service: RunningService):
+        self.mint = mint
+        self.proxy = proxy
+        self.service = service
+        self.api = ApiClient(service.url)
+
+    @property
+    def svc(self):  # type: ignore[no-untyped-def]
+        return self.service.services
+
+
+_stacks: dict[str, Stack] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_logs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    configure_logging("INFO", tmp_path_factory.mktemp("logs") / "nctool.jsonl", stream=open(os.devnull, "w"))  # noqa: SIM115
+
+
+@pytest.fixture(scope="session")
+def mints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DevMint]]:
+    started: dict[str, DevMint] = {}
+    yield started
+    for mint in started.values():
+        mint.stop()
+
+
+async def _stack(name: str, mints: dict[str, DevMint], tmp: Path) -> Stack:
+    if name not in _stacks:
+        mint = start_dev_mint(tmp / f"mint-{name}", env=MINT_KNOBS[name])
+        mints[name] = mint
+        proxy = await FaultProxy(mint.url).start()
+        service = await start_service(
+            proxy.url, f"sqlite:///{tmp}/nctool-{name}.db",
+            worker_interval_seconds=0.2, mint_timeout_seconds=2.0, lease_seconds=5.0, melt_poll_max_seconds=1.0,
+        )
+        _stacks[name] = Stack(mint, proxy, service)
+    return _stacks[name]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack(mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """The default stack: a mint that settles every payment at once."""
+    yield await _stack("settled", mints, tmp_path_factory.mktemp("settled"))
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pending_stack(mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """A mint whose payments stay PENDING in the melt call and settle on the next status check."""
+    yield await _stack("pending", mints, tmp_path_factory.mktemp("pending"))
+
+
+@pytest_asyncio.fixture(scope="session")
+async def failing_stack(mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """A mint whose Lightning payments all fail."""
+    yield await _stack("failed", mints, tmp_path_factory.mktemp("failed"))
+
+
+@pytest_asyncio.fixture(scope="session", autouse=True)
+async def _shutdown() -> AsyncIterator[None]:
+    yield
+    for item in _stacks.values():
+        await item.api.aclose()
+        await item.service.stop()
+        await item.proxy.stop()
+    _stacks.clear()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def ledger_balances() -> AsyncIterator[None]:
+    """After each test: for every wallet the books balance and agree with the mint."""
+    yield
+    for name, item in _stacks.items():
+        item.proxy.clear()
+        problems = await ledger_problems(item.svc)
+        assert problems == [], f"{name} stack: {problems}"
+
+
+@pytest.fixture
+def npub() -> str:
+    return make_npub()
