@@ -55,7 +55,7 @@ _stacks: dict[str, Stack] = {}
 
 @pytest.fixture(scope="session", autouse=True)
 def _quiet_logs(tmp_path_factory: pytest.TempPathFactory) -> None:
-    configure_logging("INFO", tmp_path_factory.mktemp("logs") / "nctool.jsonl", stream=open(os.devnull, "w"))  # noqa: SIM115
+    configure_logging("INFO", tmp_path_factory.mktemp("logs") / "nctool.jsonl", stream=open(os.devnull, "w"))
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +72,12 @@ async def _stack(name: str, mints: dict[str, DevMint], tmp: Path) -> Stack:
         mints[name] = mint
         proxy = await FaultProxy(mint.url).start()
         service = await start_service(
-            proxy.url, f"sqlite:///{tmp}/nctool-{name}.db",
-            worker_interval_seconds=0.2, mint_timeout_seconds=2.0, lease_seconds=5.0, melt_poll_max_seconds=1.0,
+            proxy.url,
+            f"sqlite:///{tmp}/nctool-{name}.db",
+            worker_interval_seconds=0.2,
+            mint_timeout_seconds=2.0,
+            lease_seconds=5.0,
+            melt_poll_max_seconds=1.0,
         )
         _stacks[name] = Stack(mint, proxy, service)
     return _stacks[name]

@@ -54,7 +54,11 @@ class DevMint:
 
 
 def start_dev_mint(
-    data_dir: Path, *, port: int | None = None, venv: Path | None = None, env: dict[str, str] | None = None,
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    venv: Path | None = None,
+    env: dict[str, str] | None = None,
     timeout: float = 60.0,
 ) -> DevMint:
     """Start Nutshell on 127.0.0.1 and return once GET /v1/info answers."""
@@ -77,7 +81,9 @@ def start_dev_mint(
         **(env or {}),
     }
     log = (data_dir / "mint.log").open("ab")
-    process = subprocess.Popen([str(script)], cwd=data_dir, env=mint_env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603  # our own venv's script, no shell
+        [str(script)], cwd=data_dir, env=mint_env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     mint = DevMint(url=url, process=process, data_dir=data_dir)
     deadline = time.monotonic() + timeout

@@ -1,17 +1,17 @@
 """Errors nctool reports to callers, each with a stable code, a severity and one HTTP status.
 
-    NctoolError                  base; `code`, `severity`, `http_status`, `context`
-    ├── InputError               400: a request field is invalid; `details` lists each field
-    ├── WalletNotFoundError      404: no wallet for this npub on this mint
-    ├── InsufficientBalanceError 402: unspent proofs do not cover amount plus fees
-    ├── ConflictError            409: the request clashes with ledger state
-    │   ├── ReconciliationBlockedError  pre-flight found proofs the mint reports spent
-    │   ├── IdempotencyConflictError    the Idempotency-Key was used with another request
-    │   └── InvoiceInFlightError        this wallet is already paying (or has paid) the invoice
-    ├── MintFailureError         502/504: the mint failed; says whether funds are safe or pending
-    ├── ServiceUnavailableError  503: melts are halted or the store is down
-    └── InternalError            500: a fault of nctool itself
-        └── StoreError           a database operation failed
+NctoolError                  base; `code`, `severity`, `http_status`, `context`
+├── InputError               400: a request field is invalid; `details` lists each field
+├── WalletNotFoundError      404: no wallet for this npub on this mint
+├── InsufficientBalanceError 402: unspent proofs do not cover amount plus fees
+├── ConflictError            409: the request clashes with ledger state
+│   ├── ReconciliationBlockedError  pre-flight found proofs the mint reports spent
+│   ├── IdempotencyConflictError    the Idempotency-Key was used with another request
+│   └── InvoiceInFlightError        this wallet is already paying (or has paid) the invoice
+├── MintFailureError         502/504: the mint failed; says whether funds are safe or pending
+├── ServiceUnavailableError  503: melts are halted or the store is down
+└── InternalError            500: a fault of nctool itself
+    └── StoreError           a database operation failed
 """
 
 from __future__ import annotations

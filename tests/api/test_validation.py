@@ -54,8 +54,9 @@ async def test_mint_rejects_bad_amount(stack, npub, amount):
 
 
 async def test_non_json_body_is_400(stack, npub):
-    response = await stack.api.http.post("/api/wallet/create", content=b"npub=1",
-                                         headers={"content-type": "application/json"})
+    response = await stack.api.http.post(
+        "/api/wallet/create", content=b"npub=1", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["details"] == ["body: is not valid JSON; send a JSON object"]
 
@@ -114,7 +115,7 @@ async def test_proof_status_reports_ys_not_secrets(stack, npub):
     body = response.json()
     assert response.status_code == 200
     assert body["consistent"] is True
-    assert body["unspentCount"] == len("{0:b}".format(300).replace("0", ""))
+    assert body["unspentCount"] == len(f"{300:b}".replace("0", ""))
     assert "secret" not in response.text
 
 

@@ -1,7 +1,6 @@
 """Tests for nctool.cashu.crypto, driven by the Cashu spec test vectors (github.com/cashubtc/nuts)."""
 
 # The proof secrets in this file are public spec test vectors, not credentials.
-# ruff: noqa: S105
 
 from __future__ import annotations
 

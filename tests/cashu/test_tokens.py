@@ -1,7 +1,6 @@
 """Tests for nctool.cashu.tokens, driven by the NUT-00 token vectors (github.com/cashubtc/nuts)."""
 
 # The proof secrets in this file are public spec test vectors, not credentials.
-# ruff: noqa: S106
 
 from __future__ import annotations
 
@@ -489,9 +488,7 @@ def test_encode_rejects_invalid_token(encoder_name: str, token_name: str) -> Non
 PREFIXES = st.sampled_from(["cashuA", "cashuB", "cashu:cashuA", " cashuB"])
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )
 CBOR_VALUES = st.recursive(

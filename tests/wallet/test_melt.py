@@ -174,9 +174,13 @@ async def test_melt_after_preflight_block_succeeds(stack, npub):
 async def _spend_elsewhere(stack, npub, amount):  # type: ignore[no-untyped-def]
     """Redeem one of the wallet's proofs at the mint behind nctool's back, as a leaked copy would be."""
     async with stack.svc.db.read() as conn:
-        row = (await conn.execute(
-            select(proofs).where(proofs.c.amount == amount, proofs.c.state == "unspent").order_by(proofs.c.id.desc())
-        )).first()
+        row = (
+            await conn.execute(
+                select(proofs)
+                .where(proofs.c.amount == amount, proofs.c.state == "unspent")
+                .order_by(proofs.c.id.desc())
+            )
+        ).first()
     client = MintClient(stack.mint.url)
     try:
         keysets = [k for k in await client.keysets() if k.active]

@@ -11,9 +11,20 @@ from nctool.wallet.preflight import classify, severity_counts
 
 
 def _proof(state: str, y: str = "02" + "11" * 32) -> StoredProof:
-    return StoredProof(id=1, token_id=7, wallet_id=1, keyset_id="00ad268c4d1f5826", amount=64, secret="s",
-                       C="02" + "00" * 32, Y=y, dleq=None, witness=None, state=state,
-                       reserved_by="melt_1" if state == "reserved" else None)
+    return StoredProof(
+        id=1,
+        token_id=7,
+        wallet_id=1,
+        keyset_id="00ad268c4d1f5826",
+        amount=64,
+        secret="s",
+        C="02" + "00" * 32,
+        Y=y,
+        dleq=None,
+        witness=None,
+        state=state,
+        reserved_by="melt_1" if state == "reserved" else None,
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,20 @@ FEES = {"00ad268c4d1f5826": 100}
 
 def _proofs(*amounts: int) -> list[StoredProof]:
     made = [
-        StoredProof(id=i, token_id=1, wallet_id=1, keyset_id="00ad268c4d1f5826", amount=a, secret=f"s{i}",
-                    C="02" + "00" * 32, Y=f"{i:066x}", dleq=None, witness=None, state="unspent", reserved_by=None)
+        StoredProof(
+            id=i,
+            token_id=1,
+            wallet_id=1,
+            keyset_id="00ad268c4d1f5826",
+            amount=a,
+            secret=f"s{i}",
+            C="02" + "00" * 32,
+            Y=f"{i:066x}",
+            dleq=None,
+            witness=None,
+            state="unspent",
+            reserved_by=None,
+        )
         for i, a in enumerate(amounts)
     ]
     return sorted(made, key=lambda p: -p.amount)

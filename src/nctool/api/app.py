@@ -37,8 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = svc
         stop = asyncio.Event()
         worker = asyncio.create_task(run_forever(svc, stop)) if settings.worker_enabled else None
-        log.info("nctool started", version=nctool.__version__, mintUrl=settings.mint_url,
-                 database=svc.db.dialect, host=settings.host, port=settings.port)
+        log.info(
+            "nctool started",
+            version=nctool.__version__,
+            mintUrl=settings.mint_url,
+            database=svc.db.dialect,
+            host=settings.host,
+            port=settings.port,
+        )
         try:
             yield
         finally:

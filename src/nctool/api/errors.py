@@ -32,22 +32,36 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _nctool_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NctoolError)
     if exc.http_status >= 500:
-        log.error("Request failed", path=request.url.path, code=exc.code, severity=exc.severity.value,
-                  error=exc.message)
+        log.error(
+            "Request failed",
+            path=request.url.path,
+            code=exc.code,
+            severity=exc.severity.value,
+            error=exc.message,
+        )
     return JSONResponse(exc.to_body(), status_code=exc.http_status)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-    body = {"success": False, "error": str(exc.detail), "message": str(exc.detail), "code": code, "severity": "LOW"}
+    body = {
+        "success": False,
+        "error": str(exc.detail),
+        "message": str(exc.detail),
+        "code": code,
+        "severity": "LOW",
+    }
     return JSONResponse(body, status_code=exc.status_code)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("Unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
     body = {
-        "success": False, "error": "Internal error", "code": "INTERNAL_ERROR", "severity": "HIGH",
+        "success": False,
+        "error": "Internal error",
+        "code": "INTERNAL_ERROR",
+        "severity": "HIGH",
         "message": "nctool failed to handle this request; the error is logged. Retry, and report it if it persists.",
     }
     return JSONResponse(body, status_code=500)

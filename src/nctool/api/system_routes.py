@@ -38,9 +38,13 @@ async def readyz(request: Request) -> JSONResponse:
         latency = await svc.db.ping()
         current = await svc.db.schema_is_current()
     except Exception as exc:
-        return JSONResponse({"status": "unready", "database": f"unreachable: {exc.__class__.__name__}"}, status_code=503)
+        return JSONResponse(
+            {"status": "unready", "database": f"unreachable: {exc.__class__.__name__}"}, status_code=503
+        )
     if not current:
-        return JSONResponse({"status": "unready", "database": "schema behind; run `nctool db upgrade`"}, status_code=503)
+        return JSONResponse(
+            {"status": "unready", "database": "schema behind; run `nctool db upgrade`"}, status_code=503
+        )
     return JSONResponse({"status": "ready", "databaseLatencyMs": round(latency * 1000, 2)})
 
 
@@ -58,27 +62,44 @@ async def health_report(svc: Services) -> dict[str, Any]:
     successes = _counter_total(metrics.MELT_SUCCESS)
     failures = _counter_total(metrics.MELT_FAILURES)
     async with svc.db.read() as conn:
-        stuck = int((await conn.execute(
-            select(func.count()).where(
-                operations.c.state.not_in(list(op_store.FINAL_STATES)),
-                operations.c.kind == "melt",
-                operations.c.created_at < utcnow().replace(microsecond=0) - _ONE_HOUR,
-            )
-        )).scalar_one())
-    mint_up = metrics.MINT_UP._value.get()  # noqa: SLF001  # read the gauge the mint client keeps
+        stuck = int(
+            (
+                await conn.execute(
+                    select(func.count()).where(
+                        operations.c.state.not_in(list(op_store.FINAL_STATES)),
+                        operations.c.kind == "melt",
+                        operations.c.created_at < utcnow().replace(microsecond=0) - _ONE_HOUR,
+                    )
+                )
+            ).scalar_one()
+        )
+    mint_up = metrics.MINT_UP._value.get()  # read the gauge the mint client keeps
     status = "healthy"
     if stuck or mint_up == 0 or (attempts >= 10 and successes / attempts < 0.95):
         status = "warning"
-    if metrics.MELTS_HALTED._value.get():  # noqa: SLF001
+    if metrics.MELTS_HALTED._value.get():
         status = "critical"
     return {
         "success": True,
-        "health": {"status": status, "timestamp": utcnow().isoformat(), "uptime": round(time.time() - STARTED),
-                   "version": nctool.__version__},
-        "runtime": {"melt": {"attempts": int(attempts), "successes": int(successes), "failures": int(failures),
-                             "successRate": round(100.0 * successes / attempts, 2) if attempts else 100.0}},
-        "checks": {"stuckMeltOperations": stuck, "mintUp": bool(mint_up),
-                   "meltsHalted": bool(metrics.MELTS_HALTED._value.get())},  # noqa: SLF001
+        "health": {
+            "status": status,
+            "timestamp": utcnow().isoformat(),
+            "uptime": round(time.time() - STARTED),
+            "version": nctool.__version__,
+        },
+        "runtime": {
+            "melt": {
+                "attempts": int(attempts),
+                "successes": int(successes),
+                "failures": int(failures),
+                "successRate": round(100.0 * successes / attempts, 2) if attempts else 100.0,
+            }
+        },
+        "checks": {
+            "stuckMeltOperations": stuck,
+            "mintUp": bool(mint_up),
+            "meltsHalted": bool(metrics.MELTS_HALTED._value.get()),
+        },
     }
 
 

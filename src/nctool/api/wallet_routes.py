@@ -81,13 +81,17 @@ async def mint(npub: str, body: MintBody, request: Request) -> dict[str, Any]:
 @router.post("/{npub}/mint/complete")
 async def mint_complete(npub: str, body: MintCompleteBody, request: Request) -> dict[str, Any]:
     if not body.quoteId and not body.transactionId:
-        raise InputError("send quoteId or transactionId from the mint response",
-                         details=["quoteId: required when transactionId is missing"])
+        raise InputError(
+            "send quoteId or transactionId from the mint response",
+            details=["quoteId: required when transactionId is missing"],
+        )
     svc = services(request)
     operation = await minting.find_mint_operation(svc, npub, body.quoteId, body.transactionId)
     if body.amount is not None and body.amount != operation.amount:
-        raise InputError(f"amount {body.amount} does not match the quote amount {operation.amount}",
-                         details=[f"amount: expected {operation.amount}"])
+        raise InputError(
+            f"amount {body.amount} does not match the quote amount {operation.amount}",
+            details=[f"amount: expected {operation.amount}"],
+        )
     result = await minting.complete_mint(svc, operation)
     if not result.already_completed:
         metrics.MINT_CREDITS.labels(source="api").inc()
@@ -113,22 +117,38 @@ async def receipts_check(npub: str, request: Request) -> dict[str, Any]:
     wallet = await require_wallet(svc, npub)
     async with svc.db.read() as conn:
         open_quotes = [
-            o for o in await op_store.list_operations(conn, wallet.id, kinds=["mint"]) if o.state not in op_store.FINAL_STATES
+            o
+            for o in await op_store.list_operations(conn, wallet.id, kinds=["mint"])
+            if o.state not in op_store.FINAL_STATES
         ]
     receipts = []
     for operation in open_quotes:
         outcome = await minting.poll_mint_quote(svc, operation)
         if outcome == "completed":
             done = await minting.find_mint_operation(svc, npub, operation.quote_id, operation.id)
-            receipts.append({"transactionId": done.id, "amount": done.amount, "quoteId": done.quote_id,
-                             "tokenId": await minting.token_id_for(svc, done.id), "totalAmount": done.amount})
-    return {"success": True, "checked": len(open_quotes), "completed": len(receipts), "receipts": receipts,
-            "completedTransactions": [r["transactionId"] for r in receipts]}
+            receipts.append(
+                {
+                    "transactionId": done.id,
+                    "amount": done.amount,
+                    "quoteId": done.quote_id,
+                    "tokenId": await minting.token_id_for(svc, done.id),
+                    "totalAmount": done.amount,
+                }
+            )
+    return {
+        "success": True,
+        "checked": len(open_quotes),
+        "completed": len(receipts),
+        "receipts": receipts,
+        "completedTransactions": [r["transactionId"] for r in receipts],
+    }
 
 
 @router.post("/{npub}/melt")
 async def melt(
-    npub: str, body: MeltBody, request: Request,
+    npub: str,
+    body: MeltBody,
+    request: Request,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
 ) -> JSONResponse:
     result = await melt_case.melt(services(request), npub, body.invoice, idempotency_key)
@@ -138,7 +158,8 @@ async def melt(
 
 @router.get("/{npub}/proofs/status")
 async def proofs_status(
-    npub: str, request: Request,
+    npub: str,
+    request: Request,
     proofs: str | None = Query(default=None, description="JSON array of Ys (hex) to check; default: live proofs"),
 ) -> dict[str, Any]:
     ys = _parse_ys(proofs) if proofs else None
@@ -156,23 +177,29 @@ def _parse_ys(raw: str) -> list[str]:
     for value in values:
         y = value.get("Y") if isinstance(value, dict) else value
         if not isinstance(y, str) or len(y) != 66 or not all(c in "0123456789abcdefABCDEF" for c in y):
-            raise InputError("each entry of proofs must be a 66-hex-digit Y; secrets are not accepted",
-                             details=["proofs: invalid Y"])
+            raise InputError(
+                "each entry of proofs must be a 66-hex-digit Y; secrets are not accepted",
+                details=["proofs: invalid Y"],
+            )
         ys.append(y.lower())
     return ys
 
 
 @router.get("/{npub}/transactions")
 async def transactions(
-    npub: str, request: Request,
-    limit: int = Query(default=50, ge=1, le=100), skip: int = Query(default=0, ge=0),
-    transaction_type: str | None = None, mint_url: str | None = None,
+    npub: str,
+    request: Request,
+    limit: int = Query(default=50, ge=1, le=100),
+    skip: int = Query(default=0, ge=0),
+    transaction_type: str | None = None,
+    mint_url: str | None = None,
 ) -> dict[str, Any]:
     svc = services(request)
     wallet = await require_wallet(svc, npub)
     async with svc.db.read() as conn:
-        entries, total = await list_transactions(conn, wallet.id, limit=limit, skip=skip,
-                                                 transaction_type=transaction_type, mint_url=mint_url)
+        entries, total = await list_transactions(
+            conn, wallet.id, limit=limit, skip=skip, transaction_type=transaction_type, mint_url=mint_url
+        )
     return {
         "success": True,
         "transactions": entries,

@@ -7,7 +7,7 @@ have taken effect (see `nctool.cashu.errors`).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +93,7 @@ def _parse_signatures(raw: Any) -> list[BlindSignature]:
 
 def _quote_state(body: dict[str, Any]) -> str:
     # Mints before NUT-04/05 "state" sent only a boolean "paid".
-    if "state" in body and body["state"]:
+    if body.get("state"):
         return str(body["state"]).upper()
     return "PAID" if body.get("paid") else "UNPAID"
 
@@ -264,9 +264,7 @@ class MintClient:
         )
         return result
 
-    async def melt(
-        self, quote_id: str, inputs: Sequence[Proof], outputs: Sequence[BlindedMessage]
-    ) -> MeltQuote:
+    async def melt(self, quote_id: str, inputs: Sequence[Proof], outputs: Sequence[BlindedMessage]) -> MeltQuote:
         body = {
             "quote": quote_id,
             "inputs": [p.to_dict() for p in inputs],
@@ -284,12 +282,12 @@ class MintClient:
                 for s in data["states"]
             ]
 
-        result: list[ProofStateEntry] = await self._call("POST", "/v1/checkstate", "checkstate", parse, {"Ys": list(ys)})
+        result: list[ProofStateEntry] = await self._call(
+            "POST", "/v1/checkstate", "checkstate", parse, {"Ys": list(ys)}
+        )
         return result
 
-    async def restore(
-        self, outputs: Sequence[BlindedMessage]
-    ) -> list[tuple[BlindedMessage, BlindSignature]]:
+    async def restore(self, outputs: Sequence[BlindedMessage]) -> list[tuple[BlindedMessage, BlindSignature]]:
         """Return the signatures the mint already issued for any of these outputs (NUT-09)."""
 
         def parse(data: Any) -> list[tuple[BlindedMessage, BlindSignature]]:

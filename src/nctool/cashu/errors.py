@@ -19,8 +19,30 @@ AMBIGUOUS_CODES: frozenset[int] = frozenset({11001, 11002, 11004, 20005})
 # NUT error codes after which the request certainly did not take effect.
 DEFINITIVE_CODES: frozenset[int] = frozenset(
     {
-        10001, 11003, 11005, 11006, 11007, 11008, 11009, 11010, 11011, 11012, 11013, 11014, 11015,
-        12001, 12002, 12003, 20001, 20002, 20003, 20004, 20006, 20007, 20008, 20009,
+        10001,
+        11003,
+        11005,
+        11006,
+        11007,
+        11008,
+        11009,
+        11010,
+        11011,
+        11012,
+        11013,
+        11014,
+        11015,
+        12001,
+        12002,
+        12003,
+        20001,
+        20002,
+        20003,
+        20004,
+        20006,
+        20007,
+        20008,
+        20009,
     }
 )
 
@@ -100,9 +122,7 @@ class MintUnreachableError(MintAmbiguousError):
         return "MINT_UNREACHABLE"
 
 
-def classify_error_response(
-    endpoint: str, status: int, code: int | None, detail: str
-) -> MintError:
+def classify_error_response(endpoint: str, status: int, code: int | None, detail: str) -> MintError:
     """Build the typed error for a non-2xx mint answer."""
     message = f"mint {endpoint} failed with HTTP {status}: {detail}"
     if status >= 500 or code is None or code not in DEFINITIVE_CODES:

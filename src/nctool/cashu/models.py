@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
@@ -68,7 +68,7 @@ class BlindSignature:
     dleq: DLEQ | None = None
 
 
-class ProofState(str, Enum):
+class ProofState(StrEnum):
     """NUT-07 proof state as reported by the mint."""
 
     UNSPENT = "UNSPENT"

@@ -372,9 +372,7 @@ def _expect_hex(value: object, field_name: str, show_value: bool = False) -> Non
     """
     if not isinstance(value, str) or len(value) % 2 != 0 or _HEX_RE.fullmatch(value) is None:
         value_text = f" {value!r:.80}" if show_value else ""
-        raise TokenDecodeError(
-            f"invalid {field_name}{value_text}: expected a non-empty, even-length hex string"
-        )
+        raise TokenDecodeError(f"invalid {field_name}{value_text}: expected a non-empty, even-length hex string")
 
 
 def _describe_amount(amount: object) -> str:

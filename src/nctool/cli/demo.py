@@ -27,11 +27,20 @@ PAY = 250
 
 def _start_service(mint_url: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "NCTOOL_MINT_URL": mint_url, "NCTOOL_PORT": str(port),
-           "NCTOOL_DATABASE_URL": f"sqlite:///{work}/nctool.db", "NCTOOL_LOG_FILE": str(work / "nctool.jsonl")}
+    env = {
+        **os.environ,
+        "NCTOOL_MINT_URL": mint_url,
+        "NCTOOL_PORT": str(port),
+        "NCTOOL_DATABASE_URL": f"sqlite:///{work}/nctool.db",
+        "NCTOOL_LOG_FILE": str(work / "nctool.jsonl"),
+    }
     log = (work / "service.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "nctool.cli.main", "serve"], env=env,  # noqa: S603
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nctool.cli.main", "serve"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -43,7 +52,7 @@ async def _wait_ready(api: ApiClient, process: subprocess.Popen[bytes], timeout:
         try:
             if (await api.call("GET", "/readyz")).status_code == 200:
                 return
-        except Exception:  # noqa: BLE001, S110  # not listening yet
+        except Exception:  # noqa: S110  # not listening yet
             pass
         await asyncio.sleep(0.2)
     raise RuntimeError("nctool did not become ready")
@@ -60,7 +69,7 @@ async def run_demo(console: Console) -> int:
         await _wait_ready(api, process)
         console.print(f"2. nctool on {url}")
         return await _walkthrough(console, api)
-    except Exception as exc:  # noqa: BLE001  # the demo reports any failure and exits non-zero
+    except Exception as exc:  # the demo reports any failure and exits non-zero
         console.print(f"[red]demo failed: {exc!r}[/red]; logs in {work}")
         return 1
     finally:
@@ -81,8 +90,10 @@ async def _walkthrough(console: Console, api: ApiClient) -> int:
     if response.status_code != 200:
         console.print(f"[red]melt failed: {response.status_code} {melt}[/red]")
         return 1
-    console.print(f"4. paid a {PAY}-sat invoice: fee {melt['feesPaid']} sat, change {melt['changeAmount']} sat, "
-                  f"melt took {elapsed_ms:.0f} ms")
+    console.print(
+        f"4. paid a {PAY}-sat invoice: fee {melt['feesPaid']} sat, change {melt['changeAmount']} sat, "
+        f"melt took {elapsed_ms:.0f} ms"
+    )
     balance = await api.balance(npub)
     console.print(f"5. balance {balance['balance']} sat (pending {balance['details']['pendingBalance']})")
     _print_history(console, await api.history(npub))
@@ -92,8 +103,13 @@ async def _walkthrough(console: Console, api: ApiClient) -> int:
 def _print_history(console: Console, entries: list[dict[str, object]]) -> None:
     table = Table("type", "status", "amount", "fee", "transaction")
     for entry in entries:
-        table.add_row(str(entry["transaction_type"]), str(entry["status"]), str(entry["total_amount"]),
-                      str(entry.get("fee", "")), str(entry["transaction_id"]))
+        table.add_row(
+            str(entry["transaction_type"]),
+            str(entry["status"]),
+            str(entry["total_amount"]),
+            str(entry.get("fee", "")),
+            str(entry["transaction_id"]),
+        )
     console.print(table)
 
 

@@ -32,8 +32,14 @@ def _serve(settings: Settings) -> None:
     from nctool.api.app import create_app
 
     configure_logging(settings.log_level, settings.log_file)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, timeout_graceful_shutdown=15)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=15,
+    )
 
 
 @app.command()
@@ -103,6 +109,7 @@ def db_upgrade() -> None:
 
 # --- wallet commands ------------------------------------------------------------------------
 
+
 def _base_url() -> str:
     settings = get_settings()
     return os.environ.get("NCTOOL_URL", f"http://{settings.host}:{settings.port}")
@@ -144,26 +151,40 @@ def wallet_balance(npub: str, as_json: bool = JSON_OPTION) -> None:
     """Show unspent, pending and spent sats."""
     data = _call("GET", f"/api/wallet/{npub}/balance")
     d = data["details"]
-    _emit(data, as_json, f"balance {data['balance']} sat (pending {d['pendingBalance']}, spent {d['spentBalance']})")
+    _emit(
+        data,
+        as_json,
+        f"balance {data['balance']} sat (pending {d['pendingBalance']}, spent {d['spentBalance']})",
+    )
 
 
 @wallet_app.command("mint")
 def wallet_mint(npub: str, amount: int, as_json: bool = JSON_OPTION) -> None:
     """Request a Lightning invoice that funds the wallet with AMOUNT sats once paid."""
     data = _call("POST", f"/api/wallet/{npub}/mint", {"amount": amount})
-    _emit(data, as_json, f"pay this invoice to receive {amount} sat:\n{data['invoice']}\n(transaction {data['transactionId']})")
+    _emit(
+        data,
+        as_json,
+        f"pay this invoice to receive {amount} sat:\n{data['invoice']}\n(transaction {data['transactionId']})",
+    )
 
 
 @wallet_app.command("melt")
 def wallet_melt(
-    npub: str, invoice: str, idempotency_key: str = typer.Option(None, help="retry-safe request key"),
+    npub: str,
+    invoice: str,
+    idempotency_key: str = typer.Option(None, help="retry-safe request key"),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Pay a Lightning INVOICE from the wallet."""
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     data = _call("POST", f"/api/wallet/{npub}/melt", {"invoice": invoice}, headers)
-    _emit(data, as_json, f"{data['state']}: {data['paidAmount']} sat, fees {data['feesPaid']} sat, "
-                         f"change {data['changeAmount']} sat (transaction {data['transactionId']})")
+    _emit(
+        data,
+        as_json,
+        f"{data['state']}: {data['paidAmount']} sat, fees {data['feesPaid']} sat, "
+        f"change {data['changeAmount']} sat (transaction {data['transactionId']})",
+    )
 
 
 @wallet_app.command("history")
@@ -175,8 +196,14 @@ def wallet_history(npub: str, limit: int = 20, as_json: bool = JSON_OPTION) -> N
         return
     table = Table("created", "type", "status", "amount", "fee", "transaction")
     for t in data["transactions"]:
-        table.add_row(t["created_at"][:19], t["transaction_type"], t["status"], str(t["total_amount"]),
-                      str(t.get("fee", "")), t["transaction_id"])
+        table.add_row(
+            t["created_at"][:19],
+            t["transaction_type"],
+            t["status"],
+            str(t["total_amount"]),
+            str(t.get("fee", "")),
+            t["transaction_id"],
+        )
     console.print(table)
 
 

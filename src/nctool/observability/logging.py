@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,13 +52,13 @@ class _TeeLogger:
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
-def _drop_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in _SECRET_KEYS.intersection(event):
         event[key] = "[redacted]"
     return event
 
 
-def _rename_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _rename_event(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["message"] = event.pop("event", "")
     return event
 

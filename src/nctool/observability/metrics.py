@@ -10,8 +10,18 @@ SLO_BUCKETS = (0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 AMOUNT_RANGES = ("1-100", "101-1000", "1001-10000", "10001-100000", "100001+")
 MELT_STAGES = ("preflight", "selection", "swap", "mint", "db_update")
 MINT_ENDPOINTS = (
-    "info", "keys", "keysets", "swap", "mint_quote", "mint_quote_state", "mint",
-    "melt_quote", "melt_quote_state", "melt", "checkstate", "restore",
+    "info",
+    "keys",
+    "keysets",
+    "swap",
+    "mint_quote",
+    "mint_quote_state",
+    "mint",
+    "melt_quote",
+    "melt_quote_state",
+    "melt",
+    "checkstate",
+    "restore",
 )
 
 MELT_ATTEMPTS = Counter("melt_attempts", "Melt requests that passed validation", ["amount_range"])

@@ -51,8 +51,13 @@ async def _process(svc: Services, operation: Operation) -> str:
             await _backoff(svc, operation)
         return outcome
     except (MintError, NctoolError) as exc:
-        log.warning("Worker could not resolve operation; retrying later", transactionId=operation.id,
-                    kind=operation.kind, state=operation.state, error=str(exc))
+        log.warning(
+            "Worker could not resolve operation; retrying later",
+            transactionId=operation.id,
+            kind=operation.kind,
+            state=operation.state,
+            error=str(exc),
+        )
         await _backoff(svc, operation)
         return "retry"
     finally:
@@ -61,19 +66,28 @@ async def _process(svc: Services, operation: Operation) -> str:
 
 
 async def _backoff(svc: Services, operation: Operation) -> None:
-    delay = min(svc.settings.melt_poll_max_seconds, svc.settings.worker_interval_seconds * 2 ** min(operation.attempts, 10))
+    delay = min(
+        svc.settings.melt_poll_max_seconds,
+        svc.settings.worker_interval_seconds * 2 ** min(operation.attempts, 10),
+    )
     async with svc.db.transaction("worker_backoff") as conn:
-        await op_store.update_operation(conn, operation.id, attempts=operation.attempts + 1,
-                                        next_check_at=utcnow() + timedelta(seconds=delay))
+        await op_store.update_operation(
+            conn,
+            operation.id,
+            attempts=operation.attempts + 1,
+            next_check_at=utcnow() + timedelta(seconds=delay),
+        )
 
 
 async def _export_pending(svc: Services) -> None:
     async with svc.db.read() as conn:
-        rows = (await conn.execute(
-            select(operations.c.kind, func.count())
-            .where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
-            .group_by(operations.c.kind)
-        )).all()
+        rows = (
+            await conn.execute(
+                select(operations.c.kind, func.count())
+                .where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
+                .group_by(operations.c.kind)
+            )
+        ).all()
     counts = {kind: int(n) for kind, n in rows}
     for kind in ("melt", "mint", "swap"):
         metrics.PENDING_OPERATIONS.labels(kind=kind).set(counts.get(kind, 0))

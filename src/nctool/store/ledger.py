@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nctool.store.proofs import balance
@@ -46,8 +47,8 @@ class LedgerTotals:
         return {**asdict(self), "balanced": self.balanced}
 
 
-async def _sum(conn: AsyncConnection, column: object, *conditions: object) -> int:
-    value = (await conn.execute(select(func.coalesce(func.sum(column), 0)).where(*conditions))).scalar_one()  # type: ignore[call-overload]
+async def _sum(conn: AsyncConnection, column: ColumnElement[Any], condition: ColumnElement[bool]) -> int:
+    value = (await conn.execute(select(func.coalesce(func.sum(column), 0)).where(condition))).scalar_one()
     return int(value)
 
 
@@ -55,12 +56,18 @@ async def ledger_totals(conn: AsyncConnection, wallet_id: int) -> LedgerTotals:
     by_type = {}
     for kind in ("minted", "received", "sent"):
         by_type[kind] = await _sum(
-            conn, tokens.c.total_amount, and_(tokens.c.wallet_id == wallet_id, tokens.c.transaction_type == kind)
+            conn,
+            tokens.c.total_amount,
+            and_(tokens.c.wallet_id == wallet_id, tokens.c.transaction_type == kind),
         )
     paid = await _sum(
         conn,
         operations.c.amount,
-        and_(operations.c.wallet_id == wallet_id, operations.c.kind == "melt", operations.c.state == "completed"),
+        and_(
+            operations.c.wallet_id == wallet_id,
+            operations.c.kind == "melt",
+            operations.c.state == "completed",
+        ),
     )
     fees = await _sum(conn, operations.c.fees_paid, operations.c.wallet_id == wallet_id)
     elsewhere = await _sum(

@@ -102,9 +102,7 @@ async def transition(
 
 
 async def update_operation(conn: AsyncConnection, operation_id: str, **fields: Any) -> None:
-    await conn.execute(
-        update(operations).where(operations.c.id == operation_id).values(updated_at=utcnow(), **fields)
-    )
+    await conn.execute(update(operations).where(operations.c.id == operation_id).values(updated_at=utcnow(), **fields))
 
 
 async def try_lease(conn: AsyncConnection, operation_id: str, owner: str, seconds: float) -> bool:
@@ -114,7 +112,11 @@ async def try_lease(conn: AsyncConnection, operation_id: str, owner: str, second
         update(operations)
         .where(
             operations.c.id == operation_id,
-            or_(operations.c.lease_until.is_(None), operations.c.lease_until < now, operations.c.lease_owner == owner),
+            or_(
+                operations.c.lease_until.is_(None),
+                operations.c.lease_until < now,
+                operations.c.lease_owner == owner,
+            ),
         )
         .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
     )

@@ -146,13 +146,18 @@ async def mark_spent(conn: AsyncConnection, ys: Sequence[str], spent_by: str) ->
     """Mark proofs spent by Y, whatever their state, recording who spent them; return how many changed."""
     if not ys:
         return 0
-    ids = [r[0] for r in (await conn.execute(
-        select(proofs.c.id).where(proofs.c.Y.in_(list(ys)), proofs.c.state != "spent")
-    )).all()]
+    ids = [
+        r[0]
+        for r in (
+            await conn.execute(select(proofs.c.id).where(proofs.c.Y.in_(list(ys)), proofs.c.state != "spent"))
+        ).all()
+    ]
     if not ids:
         return 0
     await conn.execute(
-        update(proofs).where(proofs.c.id.in_(ids)).values(state="spent", reserved_by=None, spent_by=spent_by, spent_at=utcnow())
+        update(proofs)
+        .where(proofs.c.id.in_(ids))
+        .values(state="spent", reserved_by=None, spent_by=spent_by, spent_at=utcnow())
     )
     await refresh_token_status(conn, proof_ids=ids)
     return len(ids)
@@ -160,16 +165,21 @@ async def mark_spent(conn: AsyncConnection, ys: Sequence[str], spent_by: str) ->
 
 async def refresh_token_status(conn: AsyncConnection, *, proof_ids: Sequence[int]) -> None:
     """Recompute the status of the tokens owning these proofs from their proofs' states."""
-    token_ids = [r[0] for r in (await conn.execute(
-        select(proofs.c.token_id).where(proofs.c.id.in_(list(proof_ids))).distinct()
-    )).all()]
+    token_ids = [
+        r[0]
+        for r in (
+            await conn.execute(select(proofs.c.token_id).where(proofs.c.id.in_(list(proof_ids))).distinct())
+        ).all()
+    ]
     for token_id in token_ids:
-        counts = (await conn.execute(
-            select(
-                func.sum(case((proofs.c.state == "unspent", 1), else_=0)),
-                func.sum(case((proofs.c.state == "reserved", 1), else_=0)),
-            ).where(proofs.c.token_id == token_id)
-        )).one()
+        counts = (
+            await conn.execute(
+                select(
+                    func.sum(case((proofs.c.state == "unspent", 1), else_=0)),
+                    func.sum(case((proofs.c.state == "reserved", 1), else_=0)),
+                ).where(proofs.c.token_id == token_id)
+            )
+        ).one()
         unspent, reserved = int(counts[0] or 0), int(counts[1] or 0)
         status = "pending" if reserved else ("unspent" if unspent else "spent")
         values: dict[str, Any] = {"status": status}
@@ -178,10 +188,12 @@ async def refresh_token_status(conn: AsyncConnection, *, proof_ids: Sequence[int
 
 
 async def balance(conn: AsyncConnection, wallet_id: int) -> Balance:
-    rows = (await conn.execute(
-        select(proofs.c.state, func.coalesce(func.sum(proofs.c.amount), 0))
-        .where(proofs.c.wallet_id == wallet_id)
-        .group_by(proofs.c.state)
-    )).all()
+    rows = (
+        await conn.execute(
+            select(proofs.c.state, func.coalesce(func.sum(proofs.c.amount), 0))
+            .where(proofs.c.wallet_id == wallet_id)
+            .group_by(proofs.c.state)
+        )
+    ).all()
     sums = {state: int(total) for state, total in rows}
     return Balance(unspent=sums.get("unspent", 0), reserved=sums.get("reserved", 0), spent=sums.get("spent", 0))

@@ -46,7 +46,14 @@ class StoredProof(_FromRow):
 
     def to_proof(self) -> Proof:
         dleq = DLEQ(e=self.dleq["e"], s=self.dleq["s"], r=self.dleq.get("r")) if self.dleq else None
-        return Proof(id=self.keyset_id, amount=self.amount, secret=self.secret, C=self.C, dleq=dleq, witness=self.witness)
+        return Proof(
+            id=self.keyset_id,
+            amount=self.amount,
+            secret=self.secret,
+            C=self.C,
+            dleq=dleq,
+            witness=self.witness,
+        )
 
     def __repr__(self) -> str:
         return f"StoredProof(Y={self.Y[:16]}..., amount={self.amount}, state={self.state})"

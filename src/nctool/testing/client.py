@@ -15,7 +15,9 @@ class ApiClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         return await self.http.request(method, path, json=body, headers=headers)
 
     async def create(self, npub: str) -> httpx.Response:
@@ -45,8 +47,11 @@ class ApiClient:
         body: dict[str, Any] = quote.json()
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
-            done = await self.call("POST", f"/api/wallet/{npub}/mint/complete",
-                                   {"quoteId": body["quote"], "amount": amount, "transactionId": body["transactionId"]})
+            done = await self.call(
+                "POST",
+                f"/api/wallet/{npub}/mint/complete",
+                {"quoteId": body["quote"], "amount": amount, "transactionId": body["transactionId"]},
+            )
             if done.status_code == 200:
                 return body
             await asyncio.sleep(0.2)

@@ -70,8 +70,9 @@ class FaultProxy:
             await _respond(send, 500, b"Internal Server Error")
             return
         async with httpx.AsyncClient(base_url=self.upstream, timeout=60) as client:
-            upstream = await client.request(scope["method"], path, content=body,
-                                             headers={"content-type": "application/json"})
+            upstream = await client.request(
+                scope["method"], path, content=body, headers={"content-type": "application/json"}
+            )
         if fault is not None and fault.mode == "hang_after_forward":
             # The mint did the work; the caller never hears about it.
             await asyncio.sleep(fault.seconds)
@@ -81,9 +82,9 @@ class FaultProxy:
         port = free_port()
         config = uvicorn.Config(self, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
-        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
+        while not self._server.started:  # noqa: ASYNC110  # uvicorn exposes no event for this
             await asyncio.sleep(0.02)
         self.url = f"http://127.0.0.1:{port}"
         return self
@@ -95,6 +96,11 @@ class FaultProxy:
 
 
 async def _respond(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

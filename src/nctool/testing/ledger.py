@@ -28,12 +28,14 @@ async def ledger_problems(svc: Services) -> list[str]:
     for wallet in wallets:
         t = totals[wallet.id]
         if not t.balanced:
-            problems.append(f"{wallet.npub}: minted+received-sent-paid-fees-elsewhere={t.expected_holdings} "
-                            f"but unspent+pending={t.holdings} ({t.as_dict()})")
+            problems.append(
+                f"{wallet.npub}: minted+received-sent-paid-fees-elsewhere={t.expected_holdings} "
+                f"but unspent+pending={t.holdings} ({t.as_dict()})"
+            )
     ys = [r.Y for r in rows]
     mint_states = {}
     for start in range(0, len(ys), 500):
-        for entry in await svc.mint.check_state(ys[start:start + 500]):
+        for entry in await svc.mint.check_state(ys[start : start + 500]):
             mint_states[entry.Y] = entry.state
     for row in rows:
         if mint_states.get(row.Y) not in AGREEING_STATES[row.state]:

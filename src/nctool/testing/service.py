@@ -24,7 +24,8 @@ class RunningService:
 
     @property
     def services(self) -> Services:
-        svc: Services = self.server.config.app.state.services
+        app: Any = self.server.config.app
+        svc: Services = app.state.services
         return svc
 
     async def stop(self) -> None:
@@ -39,7 +40,7 @@ async def start_service(mint_url: str, database_url: str, **overrides: Any) -> R
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     # The caller owns the process's signals; uvicorn would otherwise take SIGINT and SIGTERM.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve())
     for _ in range(600):
         if server.started:

@@ -76,8 +76,7 @@ def parse_invoice(text: str, *, network: str, now: float | None = None) -> Invoi
     """
     if network not in NETWORK_NAMES:
         raise ValueError(
-            f"Unknown network {network!r}. Use one of the BOLT 11 currency prefixes: "
-            f"{', '.join(NETWORK_NAMES)}."
+            f"Unknown network {network!r}. Use one of the BOLT 11 currency prefixes: {', '.join(NETWORK_NAMES)}."
         )
 
     request = _normalize(text)
@@ -137,8 +136,7 @@ def _normalize(text: str) -> str:
     if request != request.lower() and request != request.upper():
         raise InvoiceError(
             "INVALID_INVOICE",
-            "The invoice mixes upper and lower case, which bech32 forbids. "
-            "Copy the invoice again without editing it.",
+            "The invoice mixes upper and lower case, which bech32 forbids. Copy the invoice again without editing it.",
         )
     return request.lower()
 

@@ -102,8 +102,11 @@ def _request_hash(invoice: Invoice) -> str:
 
 def _validate_invoice(svc: Services, text: Any) -> Invoice:
     if not isinstance(text, str) or not text.strip():
-        raise InputError("invoice is missing; send a bolt11 invoice string", code="INVALID_INVOICE",
-                         details=["invoice: required bolt11 string"])
+        raise InputError(
+            "invoice is missing; send a bolt11 invoice string",
+            code="INVALID_INVOICE",
+            details=["invoice: required bolt11 string"],
+        )
     try:
         invoice = parse_invoice(text, network=svc.settings.lightning_network)
     except InvoiceError as exc:
@@ -111,7 +114,8 @@ def _validate_invoice(svc: Services, text: Any) -> Invoice:
     if invoice.amount_sat > svc.settings.max_amount_sat:
         raise InputError(
             f"invoice amount {invoice.amount_sat} sat is above the maximum of {svc.settings.max_amount_sat} sat",
-            code="AMOUNT_TOO_LARGE", details=["invoice: amount above NCTOOL_MAX_AMOUNT_SAT"],
+            code="AMOUNT_TOO_LARGE",
+            details=["invoice: amount above NCTOOL_MAX_AMOUNT_SAT"],
         )
     return invoice
 
@@ -123,7 +127,7 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
     invoice = _validate_invoice(svc, invoice_text)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise InputError("Idempotency-Key must be 1 to 200 characters", details=["Idempotency-Key: 1-200 chars"])
-    if metrics.MELTS_HALTED._value.get():  # noqa: SLF001  # the gauge is the breaker's state
+    if metrics.MELTS_HALTED._value.get():  # the gauge is the breaker's state
         raise ServiceUnavailableError(
             "melts are halted by the ledger breaker; an operator resumes them with `nctool ops resume-melts`",
             code="MELTS_HALTED",
@@ -147,14 +151,23 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
         metrics.MELT_SUCCESS.labels(change="with_change" if result.operation.change_amount else "no_change").inc()
         log.info(
             "Enhanced melt tokens operation completed successfully",
-            npub=wallet.npub, transactionId=result.operation.id, quoteId=result.operation.quote_id,
-            operationDuration=duration_ms, paidAmount=result.operation.amount,
-            feesPaid=result.operation.fees_paid, changeAmount=result.operation.change_amount,
+            npub=wallet.npub,
+            transactionId=result.operation.id,
+            quoteId=result.operation.quote_id,
+            operationDuration=duration_ms,
+            paidAmount=result.operation.amount,
+            feesPaid=result.operation.fees_paid,
+            changeAmount=result.operation.change_amount,
         )
     else:
         metrics.MELT_PENDING.inc()
-        log.info("Melt pending at the mint", npub=wallet.npub, transactionId=result.operation.id,
-                 quoteId=result.operation.quote_id, operationDuration=duration_ms)
+        log.info(
+            "Melt pending at the mint",
+            npub=wallet.npub,
+            transactionId=result.operation.id,
+            quoteId=result.operation.quote_id,
+            operationDuration=duration_ms,
+        )
     return result
 
 
@@ -176,7 +189,8 @@ async def _find_replay(
         raise InvoiceInFlightError(
             f"this wallet already has a payment of this invoice {state} ({live.id}); an invoice is paid once",
             code="INVOICE_ALREADY_PAID" if live.state == "completed" else "INVOICE_IN_FLIGHT",
-            transactionId=live.id, state=live.state,
+            transactionId=live.id,
+            state=live.state,
         )
     return None
 
@@ -187,7 +201,9 @@ def _replay_result(previous: Operation) -> MeltResult:
     if previous.state == "failed":
         raise ConflictError(
             f"the first request with this Idempotency-Key failed ({previous.error_code}): {previous.error_message}",
-            code=previous.error_code or "MELT_FAILED", transactionId=previous.id, state="failed",
+            code=previous.error_code or "MELT_FAILED",
+            transactionId=previous.id,
+            state="failed",
         )
     return MeltResult(previous, "pending", replayed=True)
 
@@ -213,7 +229,9 @@ async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:
         status_code = 400 if isinstance(exc, MintRejectedError) and exc.code in (11006, 11011, 11012, 20006) else None
         error = MintFailureError(
             f"the mint would not quote this invoice: {exc.message}; no funds were touched",
-            code=exc.error_code, timeout=exc.error_code == "MINT_TIMEOUT", fundsStatus="untouched",
+            code=exc.error_code,
+            timeout=exc.error_code == "MINT_TIMEOUT",
+            fundsStatus="untouched",
         )
         if status_code:
             error.http_status = status_code
@@ -221,16 +239,23 @@ async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:
     if quote.amount != invoice.amount_sat:
         raise MintFailureError(
             f"the mint quoted {quote.amount} {wallet.unit} for an invoice of {invoice.amount_sat} sat; not paying",
-            code="QUOTE_AMOUNT_MISMATCH", fundsStatus="untouched",
+            code="QUOTE_AMOUNT_MISMATCH",
+            fundsStatus="untouched",
         )
     return quote
 
 
 # --- reserve and pre-flight ----------------------------------------------------------------
 
+
 async def _select_and_check(
-    svc: Services, wallet: Wallet, invoice: Invoice, quote: MeltQuote, operation_id: str,
-    key: str | None, request_hash: str,
+    svc: Services,
+    wallet: Wallet,
+    invoice: Invoice,
+    quote: MeltQuote,
+    operation_id: str,
+    key: str | None,
+    request_hash: str,
 ) -> tuple[Operation, Selection]:
     """Reserve proofs for the payment and confirm them with the mint, leaving out pending ones."""
     excluded: list[str] = []
@@ -247,13 +272,20 @@ async def _select_and_check(
     await _fail(svc, operation, "PROOFS_PENDING_AT_MINT", "the mint holds too many of this wallet's proofs pending")
     raise ConflictError(
         "the mint reports several of this wallet's proofs as pending in another payment; retry once it settles",
-        code="PROOFS_PENDING_AT_MINT", transactionId=operation_id,
+        code="PROOFS_PENDING_AT_MINT",
+        transactionId=operation_id,
     )
 
 
 async def _reserve(
-    svc: Services, wallet: Wallet, invoice: Invoice, quote: MeltQuote, operation_id: str,
-    key: str | None, request_hash: str, excluded: Sequence[str],
+    svc: Services,
+    wallet: Wallet,
+    invoice: Invoice,
+    quote: MeltQuote,
+    operation_id: str,
+    key: str | None,
+    request_hash: str,
+    excluded: Sequence[str],
 ) -> tuple[Operation, Selection]:
     target = quote.amount + quote.fee_reserve
     for _ in range(MAX_SELECTION_ROUNDS):
@@ -265,8 +297,10 @@ async def _reserve(
             raise InsufficientBalanceError(
                 f"this payment needs {required_amount(candidates, target, fee_ppk, send_ppk)} sat including fees "
                 f"but the wallet has {available} sat available; fund it with POST /api/wallet/{{npub}}/mint",
-                required=required_amount(candidates, target, fee_ppk, send_ppk), available=available,
-                amount=quote.amount, feeReserve=quote.fee_reserve,
+                required=required_amount(candidates, target, fee_ppk, send_ppk),
+                available=available,
+                amount=quote.amount,
+                feeReserve=quote.fee_reserve,
             )
         operation = await _commit_reservation(svc, wallet, invoice, quote, operation_id, key, request_hash, selection)
         if operation is not None:
@@ -288,8 +322,14 @@ async def _candidates(
 
 
 async def _commit_reservation(
-    svc: Services, wallet: Wallet, invoice: Invoice, quote: MeltQuote, operation_id: str,
-    key: str | None, request_hash: str, selection: Selection,
+    svc: Services,
+    wallet: Wallet,
+    invoice: Invoice,
+    quote: MeltQuote,
+    operation_id: str,
+    key: str | None,
+    request_hash: str,
+    selection: Selection,
 ) -> Operation | None:
     """Journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile."""
     ys = [p.Y for p in selection.proofs]
@@ -298,10 +338,20 @@ async def _commit_reservation(
             operation = await op_store.get_operation(conn, operation_id)
             if operation is None:
                 operation = await op_store.insert_operation(
-                    conn, wallet, operation_id=operation_id, kind="melt", state="prepared",
-                    quote_id=quote.quote, amount=quote.amount, fee_reserve=quote.fee_reserve,
-                    invoice=invoice.bolt11, payment_hash=invoice.payment_hash, idempotency_key=key,
-                    request_hash=request_hash, input_ys=ys, lease_owner=svc.instance_id,
+                    conn,
+                    wallet,
+                    operation_id=operation_id,
+                    kind="melt",
+                    state="prepared",
+                    quote_id=quote.quote,
+                    amount=quote.amount,
+                    fee_reserve=quote.fee_reserve,
+                    invoice=invoice.bolt11,
+                    payment_hash=invoice.payment_hash,
+                    idempotency_key=key,
+                    request_hash=request_hash,
+                    input_ys=ys,
+                    lease_owner=svc.instance_id,
                     lease_until=utcnow() + timedelta(seconds=svc.settings.lease_seconds),
                 )
             else:
@@ -309,8 +359,16 @@ async def _commit_reservation(
                 await op_store.update_operation(conn, operation_id, input_ys=ys)
             if not await proof_store.reserve(conn, [p.id for p in selection.proofs], operation_id):
                 raise _ReservationLost
-            await audit.record(conn, "melt_reserved", operation_id=operation_id, wallet_id=wallet.id,
-                               npub=wallet.npub, to_state="prepared", Ys=ys, amount=selection.total)
+            await audit.record(
+                conn,
+                "melt_reserved",
+                operation_id=operation_id,
+                wallet_id=wallet.id,
+                npub=wallet.npub,
+                to_state="prepared",
+                Ys=ys,
+                amount=selection.total,
+            )
             return await op_store.get_operation(conn, operation_id)
     except _ReservationLost:
         return None
@@ -332,10 +390,14 @@ async def _duplicate_conflict(
     except NctoolError as exc:
         return exc
     if replay is not None:
-        return ConflictError("the same request is already being processed; retry it to read its result",
-                             code="OPERATION_IN_PROGRESS", transactionId=replay.operation.id)
-    return ConflictError("a concurrent request for this invoice won; retry to read its result",
-                         code="INVOICE_IN_FLIGHT")
+        return ConflictError(
+            "the same request is already being processed; retry it to read its result",
+            code="OPERATION_IN_PROGRESS",
+            transactionId=replay.operation.id,
+        )
+    return ConflictError(
+        "a concurrent request for this invoice won; retry to read its result", code="INVOICE_IN_FLIGHT"
+    )
 
 
 async def _preflight(svc: Services, wallet: Wallet, operation: Operation, selected: Sequence[StoredProof]) -> list[str]:
@@ -347,12 +409,12 @@ async def _preflight(svc: Services, wallet: Wallet, operation: Operation, select
         await _fail(svc, operation, exc.error_code, f"pre-flight checkstate failed: {exc.message}")
         raise MintFailureError(
             f"the mint did not answer the pre-flight proof check: {exc.message}; funds are safe (released)",
-            code=exc.error_code, timeout=exc.error_code == "MINT_TIMEOUT", fundsStatus="released",
+            code=exc.error_code,
+            timeout=exc.error_code == "MINT_TIMEOUT",
+            fundsStatus="released",
             transactionId=operation.id,
         ) from exc
-    as_reserved_before = [
-        StoredProof(**{**p.__dict__, "state": "unspent", "reserved_by": None}) for p in selected
-    ]
+    as_reserved_before = [StoredProof(**{**p.__dict__, "state": "unspent", "reserved_by": None}) for p in selected]
     log_state_check(wallet.npub, as_reserved_before, states)
     found = classify(as_reserved_before, states)
     high = [d for d in found if d.severity == "HIGH"]
@@ -372,25 +434,50 @@ async def _block(
     async with svc.db.transaction("melt_preflight_block") as conn:
         await proof_store.mark_spent(conn, spent_ys, RECONCILIATION)
         await proof_store.release(conn, operation.id)
-        await op_store.transition(conn, operation.id, ["prepared"], "failed", error_code="HIGH_SEVERITY_DISCREPANCIES",
-                                  error_message=f"{len(spent_ys)} proofs already spent at the mint")
-        await audit.record(conn, "preflight_blocked", operation_id=operation.id, wallet_id=wallet.id,
-                           npub=wallet.npub, from_state="prepared", to_state="failed", spentYs=spent_ys,
-                           amount=sum(d.amount for d in high))
+        await op_store.transition(
+            conn,
+            operation.id,
+            ["prepared"],
+            "failed",
+            error_code="HIGH_SEVERITY_DISCREPANCIES",
+            error_message=f"{len(spent_ys)} proofs already spent at the mint",
+        )
+        await audit.record(
+            conn,
+            "preflight_blocked",
+            operation_id=operation.id,
+            wallet_id=wallet.id,
+            npub=wallet.npub,
+            from_state="prepared",
+            to_state="failed",
+            spentYs=spent_ys,
+            amount=sum(d.amount for d in high),
+        )
     metrics.RECONCILIATION_BLOCKED.inc()
     details = [d.to_dict() for d in found]
-    log.warning("HIGH severity discrepancies detected", npub=wallet.npub, transactionId=operation.id,
-                discrepancies=[d.to_dict() for d in high])
-    log.warning("Pre-flight reconciliation BLOCKED", npub=wallet.npub, transactionId=operation.id,
-                discrepancies=details, reconciliationResult={"blocked": True, "high": len(high), "total": len(found)})
+    log.warning(
+        "HIGH severity discrepancies detected",
+        npub=wallet.npub,
+        transactionId=operation.id,
+        discrepancies=[d.to_dict() for d in high],
+    )
+    log.warning(
+        "Pre-flight reconciliation BLOCKED",
+        npub=wallet.npub,
+        transactionId=operation.id,
+        discrepancies=details,
+        reconciliationResult={"blocked": True, "high": len(high), "total": len(found)},
+    )
     raise ReconciliationBlockedError(
         f"{len(high)} of the selected proofs were already spent at the mint; they are now marked spent. "
         "Retry the payment: it will use other proofs.",
-        discrepancies=details, transactionId=operation.id,
+        discrepancies=details,
+        transactionId=operation.id,
     )
 
 
 # --- swap to the exact amount ----------------------------------------------------------------
+
 
 async def _swap(
     svc: Services, wallet: Wallet, operation: Operation, selection: Selection
@@ -398,9 +485,8 @@ async def _swap(
     """Swap the overshooting selection into exact send proofs (reserved) and keep proofs (unspent)."""
     started = time.perf_counter()
     keyset = await svc.keysets.active(wallet.unit)
-    outputs = (
-        plan_outputs(split_amount(selection.send_total), keyset.id, "send")
-        + plan_outputs(split_amount(selection.keep_total), keyset.id, "keep")
+    outputs = plan_outputs(split_amount(selection.send_total), keyset.id, "send") + plan_outputs(
+        split_amount(selection.keep_total), keyset.id, "keep"
     )
     async with svc.db.transaction("melt_swap_journal") as conn:
         await op_store.transition(conn, operation.id, ["prepared"], "swap_sent", outputs=outputs)
@@ -416,7 +502,10 @@ async def _swap(
 
 
 async def settle_swap(
-    svc: Services, operation: Operation, outputs: list[dict[str, Any]], signatures: Sequence[BlindSignature],
+    svc: Services,
+    operation: Operation,
+    outputs: list[dict[str, Any]],
+    signatures: Sequence[BlindSignature],
     swap_fee: int,
 ) -> tuple[Operation, list[Proof]]:
     """Record a swap the mint carried out: inputs spent, keep proofs unspent, send proofs reserved."""
@@ -427,17 +516,44 @@ async def settle_swap(
     wallet = Wallet(operation.wallet_id, operation.npub, operation.mint_url, svc.settings.unit, utcnow(), {})
     async with svc.db.transaction("melt_swap_settle") as conn:
         await proof_store.mark_spent(conn, operation.input_ys, operation.id)
-        await proof_store.insert_token(conn, wallet, transaction_type="change", transaction_id=f"{operation.id}_keep",
-                                       new_proofs=keep, metadata={"source": "melt_swap", "operation_id": operation.id})
-        await proof_store.insert_token(conn, wallet, transaction_type="change", transaction_id=f"{operation.id}_send",
-                                       new_proofs=send, reserved_by=operation.id,
-                                       metadata={"source": "melt_swap", "operation_id": operation.id})
+        await proof_store.insert_token(
+            conn,
+            wallet,
+            transaction_type="change",
+            transaction_id=f"{operation.id}_keep",
+            new_proofs=keep,
+            metadata={"source": "melt_swap", "operation_id": operation.id},
+        )
+        await proof_store.insert_token(
+            conn,
+            wallet,
+            transaction_type="change",
+            transaction_id=f"{operation.id}_send",
+            new_proofs=send,
+            reserved_by=operation.id,
+            metadata={"source": "melt_swap", "operation_id": operation.id},
+        )
         send_ys = [proof_y(p.secret) for p in send]
-        await op_store.transition(conn, operation.id, ["swap_sent"], "swap_done", input_ys=send_ys,
-                                  fees_paid=operation.fees_paid + swap_fee)
-        await audit.record(conn, "melt_swap_settled", operation_id=operation.id, wallet_id=operation.wallet_id,
-                           npub=operation.npub, from_state="swap_sent", to_state="swap_done",
-                           keep=sum(p.amount for p in keep), send=sum(p.amount for p in send), fee=swap_fee)
+        await op_store.transition(
+            conn,
+            operation.id,
+            ["swap_sent"],
+            "swap_done",
+            input_ys=send_ys,
+            fees_paid=operation.fees_paid + swap_fee,
+        )
+        await audit.record(
+            conn,
+            "melt_swap_settled",
+            operation_id=operation.id,
+            wallet_id=operation.wallet_id,
+            npub=operation.npub,
+            from_state="swap_sent",
+            to_state="swap_done",
+            keep=sum(p.amount for p in keep),
+            send=sum(p.amount for p in send),
+            fee=swap_fee,
+        )
         updated = await op_store.get_operation(conn, operation.id)
     assert updated is not None
     return updated, send
@@ -445,16 +561,21 @@ async def settle_swap(
 
 # --- the melt itself -------------------------------------------------------------------------
 
+
 async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) -> MeltResult:
     keyset = await svc.keysets.active(svc.settings.unit)
     blanks = plan_outputs([1] * blank_output_count(operation.fee_reserve), keyset.id, "change")
     async with svc.db.transaction("melt_journal") as conn:
-        moved = await op_store.transition(conn, operation.id, ["prepared", "swap_done"], "melt_sent",
-                                          outputs=[*operation.outputs, *blanks])
+        moved = await op_store.transition(
+            conn, operation.id, ["prepared", "swap_done"], "melt_sent", outputs=[*operation.outputs, *blanks]
+        )
         journaled = await op_store.get_operation(conn, operation.id)
     if not moved or journaled is None:
-        raise ConflictError("another process took over this payment; read its outcome from the history",
-                            code="OPERATION_IN_PROGRESS", transactionId=operation.id)
+        raise ConflictError(
+            "another process took over this payment; read its outcome from the history",
+            code="OPERATION_IN_PROGRESS",
+            transactionId=operation.id,
+        )
     operation = journaled
     started = time.perf_counter()
     try:
@@ -520,25 +641,48 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
             await proof_store.mark_spent(conn, current.input_ys, current.id)
             wallet = Wallet(current.wallet_id, current.npub, current.mint_url, svc.settings.unit, utcnow(), {})
             await proof_store.insert_token(
-                conn, wallet, transaction_type="change", transaction_id=f"{current.id}_melt_change",
-                new_proofs=change, metadata={"source": "melt_change", "operation_id": current.id},
+                conn,
+                wallet,
+                transaction_type="change",
+                transaction_id=f"{current.id}_melt_change",
+                new_proofs=change,
+                metadata={"source": "melt_change", "operation_id": current.id},
             )
             fees = current.fees_paid + spent_total - current.amount - change_amount
             await op_store.transition(
-                conn, current.id, ["melt_sent", "melt_pending"], "completed", fees_paid=fees,
-                change_amount=change_amount, preimage=answer.payment_preimage, lease_owner=None, lease_until=None,
+                conn,
+                current.id,
+                ["melt_sent", "melt_pending"],
+                "completed",
+                fees_paid=fees,
+                change_amount=change_amount,
+                preimage=answer.payment_preimage,
+                lease_owner=None,
+                lease_until=None,
             )
-            await audit.record(conn, "melt_completed", operation_id=current.id, wallet_id=current.wallet_id,
-                               npub=current.npub, from_state=current.state, to_state="completed",
-                               amount=current.amount, fees=fees, change=change_amount)
+            await audit.record(
+                conn,
+                "melt_completed",
+                operation_id=current.id,
+                wallet_id=current.wallet_id,
+                npub=current.npub,
+                from_state=current.state,
+                to_state="completed",
+                amount=current.amount,
+                fees=fees,
+                change=change_amount,
+            )
             done = await op_store.get_operation(conn, current.id)
     except StoreError as exc:
         _log_critical_after_paid(operation, exc)
         raise InternalError(
             "the payment was made but recording it failed; the journal keeps it and recovery finishes it "
             "without manual steps",
-            code="CRITICAL_DB_FAILURE_AFTER_MINT_SUCCESS", severity=Severity.CRITICAL,
-            requiresManualIntervention=False, transactionId=operation.id, quoteId=operation.quote_id,
+            code="CRITICAL_DB_FAILURE_AFTER_MINT_SUCCESS",
+            severity=Severity.CRITICAL,
+            requiresManualIntervention=False,
+            transactionId=operation.id,
+            quoteId=operation.quote_id,
         ) from exc
     metrics.MELT_STAGE_DURATION.labels(stage="db_update").observe(time.perf_counter() - started)
     assert done is not None
@@ -547,20 +691,34 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
 
 def _log_critical_after_paid(operation: Operation, exc: Exception) -> None:
     metrics.MELT_CRITICAL_ERRORS.labels(error_code="CRITICAL_DB_FAILURE_AFTER_MINT_SUCCESS").inc()
-    log.error("Atomic melt transaction failed", error=str(exc), transaction_id=operation.id,
-              source_token_ids=[], npub=operation.npub)
+    log.error(
+        "Atomic melt transaction failed",
+        error=str(exc),
+        transaction_id=operation.id,
+        source_token_ids=[],
+        npub=operation.npub,
+    )
     log.critical(
         "CRITICAL: melt paid at the mint but the database update failed",
-        error=str(exc), code="CRITICAL_DB_FAILURE_AFTER_MINT_SUCCESS", severity="CRITICAL",
-        requiresManualIntervention=False, quoteId=operation.quote_id, transactionId=operation.id,
+        error=str(exc),
+        code="CRITICAL_DB_FAILURE_AFTER_MINT_SUCCESS",
+        severity="CRITICAL",
+        requiresManualIntervention=False,
+        quoteId=operation.quote_id,
+        transactionId=operation.id,
         npub=operation.npub,
     )
 
 
 async def _mark_pending(svc: Services, operation: Operation) -> None:
     async with svc.db.transaction("melt_pending") as conn:
-        await op_store.transition(conn, operation.id, ["melt_sent", "melt_pending"], "melt_pending",
-                                  next_check_at=utcnow() + timedelta(seconds=svc.settings.worker_interval_seconds))
+        await op_store.transition(
+            conn,
+            operation.id,
+            ["melt_sent", "melt_pending"],
+            "melt_pending",
+            next_check_at=utcnow() + timedelta(seconds=svc.settings.worker_interval_seconds),
+        )
 
 
 async def _after_failed_request(
@@ -570,15 +728,29 @@ async def _after_failed_request(
     if exc.ambiguous:
         # The request may have taken effect: keep everything reserved for the worker to resolve.
         async with svc.db.transaction("melt_ambiguous") as conn:
-            await op_store.update_operation(conn, operation.id, error_code=exc.error_code, error_message=exc.message,
-                                            next_check_at=utcnow() + timedelta(seconds=svc.settings.worker_interval_seconds))
-        log.warning("Melt outcome unknown; funds stay reserved", transactionId=operation.id, step=step,
-                    error=exc.message, errorCode=exc.error_code, quoteId=operation.quote_id)
+            await op_store.update_operation(
+                conn,
+                operation.id,
+                error_code=exc.error_code,
+                error_message=exc.message,
+                next_check_at=utcnow() + timedelta(seconds=svc.settings.worker_interval_seconds),
+            )
+        log.warning(
+            "Melt outcome unknown; funds stay reserved",
+            transactionId=operation.id,
+            step=step,
+            error=exc.message,
+            errorCode=exc.error_code,
+            quoteId=operation.quote_id,
+        )
         raise MintFailureError(
             f"the mint's answer to the {step} is unknown ({exc.message}); the funds stay reserved and the "
             "service resolves the payment with the mint on its own",
-            code=exc.error_code, timeout=exc.error_code == "MINT_TIMEOUT", fundsStatus="pending",
-            state="pending", transactionId=operation.id,
+            code=exc.error_code,
+            timeout=exc.error_code == "MINT_TIMEOUT",
+            fundsStatus="pending",
+            state="pending",
+            transactionId=operation.id,
         )
     await _release_if_unspent(svc, operation, exc.error_code, exc.message, ys)
 
@@ -594,21 +766,33 @@ async def _release_if_unspent(
         raise MintFailureError(
             f"{message}; the proof check that must precede their release failed ({exc.message}), so the funds "
             "stay reserved until the service confirms them with the mint",
-            code=code, fundsStatus="pending", state="pending", transactionId=operation.id,
+            code=code,
+            fundsStatus="pending",
+            state="pending",
+            transactionId=operation.id,
         ) from exc
     if any(s.state is not ProofState.UNSPENT for s in states):
         # Spent or pending at the mint: this failure report is contradicted; let recovery decide.
-        log.warning("Definitive failure contradicted by checkstate; funds stay reserved",
-                    transactionId=operation.id, mintStates=[s.state.value for s in states])
+        log.warning(
+            "Definitive failure contradicted by checkstate; funds stay reserved",
+            transactionId=operation.id,
+            mintStates=[s.state.value for s in states],
+        )
         raise MintFailureError(
             f"{message}; the mint still reports the inputs as spent or pending, so the funds stay reserved "
-            "until the payment is resolved", code=code, fundsStatus="pending", state="pending",
+            "until the payment is resolved",
+            code=code,
+            fundsStatus="pending",
+            state="pending",
             transactionId=operation.id,
         )
     await _fail(svc, operation, code, message)
     raise MintFailureError(
         f"the payment failed: {message}; the funds are released to the balance",
-        code=code, fundsStatus="released", state="failed", transactionId=operation.id,
+        code=code,
+        fundsStatus="released",
+        state="failed",
+        transactionId=operation.id,
     )
 
 
@@ -616,10 +800,26 @@ async def _fail(svc: Services, operation: Operation, code: str, message: str) ->
     """Release the operation's proofs and mark it failed, in one transaction."""
     async with svc.db.transaction("melt_fail") as conn:
         released = await proof_store.release(conn, operation.id)
-        await op_store.transition(conn, operation.id, PENDING_STATES, "failed", error_code=code,
-                                  error_message=message, lease_owner=None, lease_until=None)
-        await audit.record(conn, "melt_failed", operation_id=operation.id, wallet_id=operation.wallet_id,
-                           npub=operation.npub, to_state="failed", code=code, released=released)
+        await op_store.transition(
+            conn,
+            operation.id,
+            PENDING_STATES,
+            "failed",
+            error_code=code,
+            error_message=message,
+            lease_owner=None,
+            lease_until=None,
+        )
+        await audit.record(
+            conn,
+            "melt_failed",
+            operation_id=operation.id,
+            wallet_id=operation.wallet_id,
+            npub=operation.npub,
+            to_state="failed",
+            code=code,
+            released=released,
+        )
     log.warning("Melt failed", transactionId=operation.id, npub=operation.npub, code=code, error=message)
 
 
@@ -631,6 +831,7 @@ async def _fail_if_exists(svc: Services, operation_id: str, code: str, message: 
 
 
 # --- recovery of interrupted melts -----------------------------------------------------------
+
 
 async def resume_melt(svc: Services, operation: Operation) -> str:
     """Drive an interrupted or pending melt to a final state from its journal; return the outcome."""
@@ -656,8 +857,12 @@ async def _resume_swap(svc: Services, operation: Operation) -> str:
     outputs = [o for o in operation.outputs if o["role"] in ("send", "keep")]
     found, signatures = match_restored(outputs, await svc.mint.restore(blinded_messages(outputs)))
     if len(found) != len(outputs):
-        log.error("Swap inputs spent but outputs not all restorable", transactionId=operation.id,
-                  restored=len(found), expected=len(outputs))
+        log.error(
+            "Swap inputs spent but outputs not all restorable",
+            transactionId=operation.id,
+            restored=len(found),
+            expected=len(outputs),
+        )
         return "pending"
     total_in = sum(p.amount for p in await _stored(svc, operation.input_ys))
     swap_fee = total_in - sum(int(o["amount"]) for o in outputs)
@@ -675,13 +880,20 @@ async def _resume_payment(svc: Services, operation: Operation) -> str:
     answer = await svc.mint.get_melt_quote(str(operation.quote_id))
     if answer.state == "PAID":
         await settle_paid(svc, operation, answer)
-        log.info("Pending melt settled", transactionId=operation.id, npub=operation.npub, quoteId=operation.quote_id)
+        log.info(
+            "Pending melt settled",
+            transactionId=operation.id,
+            npub=operation.npub,
+            quoteId=operation.quote_id,
+        )
         return "completed"
     if answer.state == "PENDING":
         await _mark_pending(svc, operation)
         return "pending"
     try:
-        await _release_if_unspent(svc, operation, "LIGHTNING_PAYMENT_FAILED", f"the mint reports the quote {answer.state}")
+        await _release_if_unspent(
+            svc, operation, "LIGHTNING_PAYMENT_FAILED", f"the mint reports the quote {answer.state}"
+        )
     except MintFailureError as exc:
         return "rolled_back" if exc.context.get("fundsStatus") == "released" else "pending"
     return "pending"

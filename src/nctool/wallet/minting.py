@@ -61,16 +61,32 @@ async def request_mint_quote(svc: Services, npub: str, amount: int) -> Operation
     except MintError as exc:
         raise MintFailureError(
             f"the mint did not create a quote: {exc.message}; no funds are involved, retry later",
-            code=exc.error_code, fundsStatus="untouched",
+            code=exc.error_code,
+            fundsStatus="untouched",
         ) from exc
     async with svc.db.transaction("mint_quote") as conn:
         operation = await op_store.insert_operation(
-            conn, wallet, operation_id=op_store.new_operation_id("mint"), kind="mint", state="quote_created",
-            quote_id=quote.quote, amount=amount, invoice=quote.request, expiry=quote.expiry,
+            conn,
+            wallet,
+            operation_id=op_store.new_operation_id("mint"),
+            kind="mint",
+            state="quote_created",
+            quote_id=quote.quote,
+            amount=amount,
+            invoice=quote.request,
+            expiry=quote.expiry,
             next_check_at=utcnow() + timedelta(seconds=1),
         )
-        await audit.record(conn, "mint_quote_created", operation_id=operation.id, wallet_id=wallet.id,
-                           npub=wallet.npub, to_state="quote_created", quote_id=quote.quote, amount=amount)
+        await audit.record(
+            conn,
+            "mint_quote_created",
+            operation_id=operation.id,
+            wallet_id=wallet.id,
+            npub=wallet.npub,
+            to_state="quote_created",
+            quote_id=quote.quote,
+            amount=amount,
+        )
     log.info("Mint quote created", npub=wallet.npub, transactionId=operation.id, quoteId=quote.quote, amount=amount)
     return operation
 
@@ -84,7 +100,8 @@ async def find_mint_operation(svc: Services, npub: str, quote_id: str | None, tr
     if operation is None or operation.wallet_id != wallet.id or operation.kind != "mint":
         raise InputError(
             "no mint quote with this quoteId or transactionId for this wallet; request one with POST /mint",
-            code="QUOTE_NOT_FOUND", details=["quoteId: unknown for this wallet"],
+            code="QUOTE_NOT_FOUND",
+            details=["quoteId: unknown for this wallet"],
         )
     if quote_id and operation.quote_id != quote_id:
         raise InputError("quoteId does not belong to transactionId", details=["quoteId: does not match transactionId"])
@@ -98,8 +115,11 @@ async def complete_mint(svc: Services, operation: Operation) -> MintCompletion:
     async with svc.db.transaction("mint_lease") as conn:
         leased = await op_store.try_lease(conn, operation.id, svc.instance_id, svc.settings.lease_seconds)
     if not leased:
-        raise ConflictError("this quote is being credited by another request; retry in a moment",
-                            code="OPERATION_IN_PROGRESS", transactionId=operation.id)
+        raise ConflictError(
+            "this quote is being credited by another request; retry in a moment",
+            code="OPERATION_IN_PROGRESS",
+            transactionId=operation.id,
+        )
     try:
         return await _advance(svc, operation)
     finally:
@@ -122,12 +142,15 @@ async def _send_outputs(svc: Services, operation: Operation) -> Operation:
     try:
         quote = await svc.mint.get_mint_quote(str(operation.quote_id))
     except MintError as exc:
-        raise MintFailureError(f"could not check the quote: {exc.message}", code=exc.error_code,
-                               transactionId=operation.id) from exc
+        raise MintFailureError(
+            f"could not check the quote: {exc.message}", code=exc.error_code, transactionId=operation.id
+        ) from exc
     if not (quote.is_paid or quote.is_issued):
         raise ConflictError(
             "the invoice of this quote is not paid yet; pay it, and the service credits it on its own",
-            code="QUOTE_NOT_PAID", transactionId=operation.id, quoteId=operation.quote_id,
+            code="QUOTE_NOT_PAID",
+            transactionId=operation.id,
+            quoteId=operation.quote_id,
         )
     keyset = await svc.keysets.active(svc.settings.unit)
     outputs = plan_outputs(split_amount(operation.amount), keyset.id, "mint")
@@ -144,14 +167,17 @@ async def _mint_and_store(svc: Services, operation: Operation) -> MintCompletion
         signatures = await svc.mint.mint(str(operation.quote_id), blinded_messages(outputs))
     except MintRejectedError as exc:
         if exc.code not in (11003, 20002):
-            raise MintFailureError(f"the mint refused to issue: {exc.message}", code=exc.error_code,
-                                   transactionId=operation.id) from exc
+            raise MintFailureError(
+                f"the mint refused to issue: {exc.message}", code=exc.error_code, transactionId=operation.id
+            ) from exc
         # Our outputs were signed by an earlier attempt whose answer never arrived.
         outputs, signatures = match_restored(outputs, await svc.mint.restore(blinded_messages(outputs)))
     except MintError as exc:
         raise MintFailureError(
             f"minting failed: {exc.message}; the quote stays journaled and the worker retries it",
-            code=exc.error_code, timeout=exc.error_code == "MINT_TIMEOUT", transactionId=operation.id,
+            code=exc.error_code,
+            timeout=exc.error_code == "MINT_TIMEOUT",
+            transactionId=operation.id,
         ) from exc
     new_proofs = await unblind(outputs, signatures, svc.keysets)
     return await _store_minted(svc, operation, new_proofs)
@@ -166,18 +192,39 @@ async def _store_minted(svc: Services, operation: Operation, new_proofs: list[An
             return MintCompletion(current, None, already_completed=True)
         wallet = Wallet(operation.wallet_id, operation.npub, operation.mint_url, svc.settings.unit, utcnow(), {})
         token_id = await proof_store.insert_token(
-            conn, wallet, transaction_type="minted", transaction_id=operation.id, new_proofs=new_proofs,
+            conn,
+            wallet,
+            transaction_type="minted",
+            transaction_id=operation.id,
+            new_proofs=new_proofs,
             metadata={"quote_id": operation.quote_id},
         )
-        await audit.record(conn, "mint_completed", operation_id=operation.id, wallet_id=operation.wallet_id,
-                           npub=operation.npub, from_state="mint_sent", to_state="completed", amount=amount)
+        await audit.record(
+            conn,
+            "mint_completed",
+            operation_id=operation.id,
+            wallet_id=operation.wallet_id,
+            npub=operation.npub,
+            from_state="mint_sent",
+            to_state="completed",
+            amount=amount,
+        )
         done = await op_store.get_operation(conn, operation.id)
     assert done is not None
     if amount != operation.amount:
-        log.warning("Minted amount differs from quote", transactionId=operation.id, minted=amount,
-                    quoted=operation.amount)
-    log.info("Mint completed", npub=operation.npub, transactionId=operation.id, quoteId=operation.quote_id,
-             amount=amount)
+        log.warning(
+            "Minted amount differs from quote",
+            transactionId=operation.id,
+            minted=amount,
+            quoted=operation.amount,
+        )
+    log.info(
+        "Mint completed",
+        npub=operation.npub,
+        transactionId=operation.id,
+        quoteId=operation.quote_id,
+        amount=amount,
+    )
     return MintCompletion(done, token_id, already_completed=False)
 
 
@@ -208,8 +255,15 @@ async def _reschedule_unpaid(svc: Services, operation: Operation) -> str:
     if operation.expiry and now > operation.expiry + EXPIRY_GRACE.total_seconds():
         async with svc.db.transaction("mint_expire") as conn:
             await op_store.transition(conn, operation.id, ["quote_created"], "expired")
-            await audit.record(conn, "mint_quote_expired", operation_id=operation.id, wallet_id=operation.wallet_id,
-                               npub=operation.npub, from_state="quote_created", to_state="expired")
+            await audit.record(
+                conn,
+                "mint_quote_expired",
+                operation_id=operation.id,
+                wallet_id=operation.wallet_id,
+                npub=operation.npub,
+                from_state="quote_created",
+                to_state="expired",
+            )
         return "expired"
     age = now - operation.created_at.timestamp()
     await _reschedule(svc, operation, min(svc.settings.mint_quote_poll_max_seconds, max(1.0, age / 10)))
@@ -219,5 +273,8 @@ async def _reschedule_unpaid(svc: Services, operation: Operation) -> str:
 async def _reschedule(svc: Services, operation: Operation, seconds: float) -> None:
     async with svc.db.transaction("reschedule") as conn:
         await op_store.update_operation(
-            conn, operation.id, next_check_at=utcnow() + timedelta(seconds=seconds), attempts=operation.attempts + 1
+            conn,
+            operation.id,
+            next_check_at=utcnow() + timedelta(seconds=seconds),
+            attempts=operation.attempts + 1,
         )

@@ -24,7 +24,9 @@ def plan_outputs(amounts: Sequence[int], keyset_id: str, role: str) -> list[dict
     for amount in amounts:
         secret = secrets.token_hex(32)
         B_, r = blind_message(secret)
-        planned.append({"amount": amount, "keyset_id": keyset_id, "secret": secret, "r": r.hex(), "B_": B_, "role": role})
+        planned.append(
+            {"amount": amount, "keyset_id": keyset_id, "secret": secret, "r": r.hex(), "B_": B_, "role": role}
+        )
     return planned
 
 

@@ -1,11 +1,11 @@
 """Proof reconciliation: compare the ledger's proof states with the mint's (NUT-07).
 
-    discrepancy              severity  action
-    DB_UNSPENT_MINT_SPENT    HIGH      mark spent, audit, block the operation
-    DB_SPENT_MINT_UNSPENT    MEDIUM    investigate; restore only when no operation claims it
-    DB_PENDING_MINT_SPENT    MEDIUM    finish the owning operation through recovery
-    DB_UNSPENT_MINT_PENDING  LOW       leave out of this selection
-    PROOF_NOT_IN_DB          LOW       log for audit
+discrepancy              severity  action
+DB_UNSPENT_MINT_SPENT    HIGH      mark spent, audit, block the operation
+DB_SPENT_MINT_UNSPENT    MEDIUM    investigate; restore only when no operation claims it
+DB_PENDING_MINT_SPENT    MEDIUM    finish the owning operation through recovery
+DB_UNSPENT_MINT_PENDING  LOW       leave out of this selection
+PROOF_NOT_IN_DB          LOW       log for audit
 """
 
 from __future__ import annotations
@@ -25,19 +25,27 @@ log = get_logger()
 
 _RULES: dict[tuple[str, ProofState], tuple[str, str, str, str]] = {
     ("unspent", ProofState.SPENT): (
-        "DB_UNSPENT_MINT_SPENT", "HIGH", "mark_spent",
+        "DB_UNSPENT_MINT_SPENT",
+        "HIGH",
+        "mark_spent",
         "The mint reports this proof spent; it is marked spent and the operation is blocked.",
     ),
     ("reserved", ProofState.SPENT): (
-        "DB_PENDING_MINT_SPENT", "MEDIUM", "finish_operation",
+        "DB_PENDING_MINT_SPENT",
+        "MEDIUM",
+        "finish_operation",
         "The owning operation's spend went through; recovery finishes it from the journal.",
     ),
     ("spent", ProofState.UNSPENT): (
-        "DB_SPENT_MINT_UNSPENT", "MEDIUM", "investigate",
+        "DB_SPENT_MINT_UNSPENT",
+        "MEDIUM",
+        "investigate",
         "Recorded spent but unspent at the mint; restore it only if no operation claims it.",
     ),
     ("unspent", ProofState.PENDING): (
-        "DB_UNSPENT_MINT_PENDING", "LOW", "exclude_from_selection",
+        "DB_UNSPENT_MINT_PENDING",
+        "LOW",
+        "exclude_from_selection",
         "The mint holds this proof in a pending payment; it is left out of new selections.",
     ),
 }
@@ -77,14 +85,36 @@ def classify(stored: Sequence[StoredProof], states: Sequence[ProofStateEntry]) -
     for entry in states:
         proof = by_y.get(entry.Y)
         if proof is None:
-            found.append(Discrepancy("PROOF_NOT_IN_DB", "LOW", entry.Y, 0, "missing", entry.state.value, None,
-                                     "log", "The mint knows this Y but the ledger does not; logged for audit."))
+            found.append(
+                Discrepancy(
+                    "PROOF_NOT_IN_DB",
+                    "LOW",
+                    entry.Y,
+                    0,
+                    "missing",
+                    entry.state.value,
+                    None,
+                    "log",
+                    "The mint knows this Y but the ledger does not; logged for audit.",
+                )
+            )
             continue
         rule = _RULES.get((proof.state, entry.state))
         if rule is not None:
             kind, severity, action, advice = rule
-            found.append(Discrepancy(kind, severity, proof.Y, proof.amount, proof.state, entry.state.value,
-                                     proof.token_id, action, advice))
+            found.append(
+                Discrepancy(
+                    kind,
+                    severity,
+                    proof.Y,
+                    proof.amount,
+                    proof.state,
+                    entry.state.value,
+                    proof.token_id,
+                    action,
+                    advice,
+                )
+            )
     for item in found:
         metrics.DISCREPANCIES.labels(type=item.type, severity=item.severity).inc()
     return found

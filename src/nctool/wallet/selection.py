@@ -89,7 +89,9 @@ def select_proofs(
     return None
 
 
-def required_amount(candidates: Sequence[StoredProof], target: int, fee_ppk: Mapping[str, int], send_fee_ppk: int) -> int:
+def required_amount(
+    candidates: Sequence[StoredProof], target: int, fee_ppk: Mapping[str, int], send_fee_ppk: int
+) -> int:
     """Estimate what the wallet would need to hold to pay `target`, for the 402 message."""
     send_total = send_total_for(target, send_fee_ppk)
     return send_total + fee_for(candidates, fee_ppk) if candidates else send_total

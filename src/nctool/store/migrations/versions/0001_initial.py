@@ -63,9 +63,7 @@ def upgrade() -> None:
         sa.Column("spent_at", UTCDateTime, nullable=True),
         sa.CheckConstraint("state IN ('unspent', 'reserved', 'spent')", name="ck_proofs_state"),
         sa.CheckConstraint("amount > 0", name="ck_proofs_amount"),
-        sa.CheckConstraint(
-            "(state = 'reserved') = (reserved_by IS NOT NULL)", name="ck_proofs_reserved_by"
-        ),
+        sa.CheckConstraint("(state = 'reserved') = (reserved_by IS NOT NULL)", name="ck_proofs_reserved_by"),
     )
     op.create_index("ix_proofs_wallet_state_amount", "proofs", ["wallet_id", "state", "amount"])
     op.create_index("ix_proofs_reserved_by", "proofs", ["reserved_by"])
