@@ -54,8 +54,11 @@ _stacks: dict[str, Stack] = {}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _quiet_logs(tmp_path_factory: pytest.TempPathFactory) -> None:
-    configure_logging("INFO", tmp_path_factory.mktemp("logs") / "nctool.jsonl", stream=open(os.devnull, "w"))
+def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JSON log of every in-process service of the session (stdout goes to /dev/null)."""
+    path = tmp_path_factory.mktemp("logs") / "nctool.jsonl"
+    configure_logging("INFO", path, stream=open(os.devnull, "w"))  # open for the session
+    return path
 
 
 @pytest.fixture(scope="session")

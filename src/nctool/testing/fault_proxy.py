@@ -31,6 +31,7 @@ class FaultProxy:
     upstream: str
     faults: dict[str, Fault] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
+    upstream_errors: list[str] = field(default_factory=list)
     url: str = ""
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
@@ -69,10 +70,15 @@ class FaultProxy:
         if fault is not None and fault.mode == "server_error":
             await _respond(send, 500, b"Internal Server Error")
             return
-        async with httpx.AsyncClient(base_url=self.upstream, timeout=60) as client:
-            upstream = await client.request(
-                scope["method"], path, content=body, headers={"content-type": "application/json"}
-            )
+        try:
+            async with httpx.AsyncClient(base_url=self.upstream, timeout=60) as client:
+                upstream = await client.request(
+                    scope["method"], path, content=body, headers={"content-type": "application/json"}
+                )
+        except httpx.HTTPError as exc:
+            self.upstream_errors.append(f"{path}: {exc!r}")
+            await _respond(send, 502, b'{"detail": "proxy: upstream mint failed"}')
+            return
         if fault is not None and fault.mode == "hang_after_forward":
             # The mint did the work; the caller never hears about it.
             await asyncio.sleep(fault.seconds)

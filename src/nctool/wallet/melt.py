@@ -140,9 +140,8 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
     try:
         result = await _run(svc, wallet, invoice, idempotency_key, request_hash)
     except NctoolError as exc:
+        # CRITICAL errors are counted where they happen, in melt_critical_errors_total.
         metrics.MELT_FAILURES.labels(error_code=exc.code, severity=exc.severity.value).inc()
-        if exc.severity is Severity.CRITICAL:
-            metrics.MELT_CRITICAL_ERRORS.labels(error_code=exc.code).inc()
         raise
     finally:
         metrics.MELT_DURATION.observe(time.perf_counter() - started)

@@ -1,0 +1,49 @@
+"""The wallet commands drive a running service and print JSON on request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from nctool.testing.lightning import make_invoice
+
+
+async def _nctool(stack, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "nctool.cli.main",
+        *args,
+        env={"NCTOOL_URL": stack.service.url, "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+async def test_create_balance_and_melt(stack, npub):
+    code, out = await _nctool(stack, "wallet", "create", npub)
+    assert code == 0
+    assert "Wallet created successfully" in out
+    await stack.api.fund(npub, 500)
+    code, out = await _nctool(stack, "wallet", "balance", npub, "--json")
+    assert code == 0
+    assert json.loads(out)["balance"] == 500
+    code, out = await _nctool(stack, "wallet", "melt", npub, make_invoice(100), "--json")
+    assert code == 0
+    assert json.loads(out)["state"] == "paid"
+
+
+async def test_error_exits_non_zero_with_code(stack, npub):
+    code, out = await _nctool(stack, "wallet", "balance", npub)
+    assert code == 1
+    assert "WALLET_NOT_FOUND" in out
+
+
+async def test_history_prints_table(stack, npub):
+    await stack.api.fund(npub, 300)
+    code, out = await _nctool(stack, "wallet", "history", npub)
+    assert code == 0
+    assert "minted" in out
