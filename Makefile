@@ -5,8 +5,9 @@ VENV := .venv
 MINT_VENV := .venv-mint
 BIN := $(VENV)/bin
 NUTSHELL := "cashu==0.19.2" "marshmallow<4" "limits<4"
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run demo test lint fuzz clean
+.PHONY: install promtool run demo test lint fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,12 @@ $(MINT_VENV)/bin/mint:
 	$(PYTHON) -m venv $(MINT_VENV)
 	$(MINT_VENV)/bin/pip install -q $(NUTSHELL)
 
+# promtool tests the alert rules; Debian ships it in the prometheus package.
+promtool:
+	@command -v promtool >/dev/null || { \
+	  echo "installing promtool (Debian package prometheus)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 install: $(VENV)/.installed $(MINT_VENV)/bin/mint
 
 ## run: the service on 127.0.0.1:$${NCTOOL_PORT:-3000}, SQLite in ./data, dev mint unless NCTOOL_MINT_URL is set
@@ -32,7 +39,7 @@ demo: install
 	$(BIN)/nctool demo
 
 ## test: the whole suite against real Nutshell mints on 127.0.0.1 and real SQLite
-test: install
+test: install promtool
 	$(BIN)/python -m pytest -q
 
 lint: install

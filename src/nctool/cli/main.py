@@ -16,6 +16,8 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from nctool.cli import ops_observability, ops_recovery  # noqa: F401  # they register ops commands
+from nctool.cli.ops import ops_app
 from nctool.config import Settings, get_settings
 from nctool.devmint import DevMint, start_dev_mint
 from nctool.observability.logging import configure_logging
@@ -25,6 +27,7 @@ wallet_app = typer.Typer(help="Wallet commands against a running nctool service.
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(db_app, name="db")
+app.add_typer(ops_app, name="ops")
 console = Console()
 
 
