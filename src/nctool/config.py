@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     mint_timeout_seconds: float = Field(default=30.0, gt=0)
     worker_interval_seconds: float = Field(default=1.0, gt=0)
     worker_enabled: bool = True
-    lease_seconds: float = Field(default=120.0, gt=0, description="how long a process owns an operation it works on")
+    lease_seconds: float = Field(
+        default=15.0, gt=0, description="lease on an operation; a live owner renews it every third of this"
+    )
     mint_quote_poll_max_seconds: float = Field(default=300.0, gt=0)
     melt_poll_max_seconds: float = Field(default=300.0, gt=0)
 

@@ -8,5 +8,6 @@ from __future__ import annotations
 
 import typer
 
-ops_app = typer.Typer(help="Operator commands: checks, recovery, reconciliation, reports, maintenance.",
-                      no_args_is_help=True)
+ops_app = typer.Typer(
+    help="Operator commands: checks, recovery, reconciliation, reports, maintenance.", no_args_is_help=True
+)

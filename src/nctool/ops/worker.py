@@ -16,11 +16,10 @@ from nctool.cashu.errors import MintError
 from nctool.errors import NctoolError
 from nctool.observability import metrics
 from nctool.observability.logging import get_logger
+from nctool.ops.recovery import resolve
 from nctool.store import operations as op_store
 from nctool.store.records import Operation
 from nctool.store.tables import operations, utcnow
-from nctool.wallet.melt import resume_melt
-from nctool.wallet.minting import poll_mint_quote
 from nctool.wallet.services import Services
 
 log = get_logger()
@@ -39,17 +38,8 @@ async def run_once(svc: Services) -> Counter[str]:
 
 
 async def _process(svc: Services, operation: Operation) -> str:
-    async with svc.db.transaction("worker_lease") as conn:
-        if not await op_store.try_lease(conn, operation.id, svc.instance_id, svc.settings.lease_seconds):
-            return "busy"
     try:
-        if operation.kind == "mint":
-            return await poll_mint_quote(svc, operation)
-        outcome = await resume_melt(svc, operation)
-        metrics.RECOVERY_OPERATIONS.labels(kind="melt", result=outcome).inc()
-        if outcome == "pending":
-            await _backoff(svc, operation)
-        return outcome
+        outcome = await resolve(svc, operation)
     except (MintError, NctoolError) as exc:
         log.warning(
             "Worker could not resolve operation; retrying later",
@@ -58,11 +48,10 @@ async def _process(svc: Services, operation: Operation) -> str:
             state=operation.state,
             error=str(exc),
         )
+        outcome = "retry"
+    if outcome in ("pending", "retry") and operation.kind == "melt":
         await _backoff(svc, operation)
-        return "retry"
-    finally:
-        async with svc.db.transaction("worker_lease") as conn:
-            await op_store.release_lease(conn, operation.id, svc.instance_id)
+    return outcome
 
 
 async def _backoff(svc: Services, operation: Operation) -> None:

@@ -123,6 +123,15 @@ async def try_lease(conn: AsyncConnection, operation_id: str, owner: str, second
     return bool(result.rowcount == 1)
 
 
+async def renew_lease(conn: AsyncConnection, operation_id: str, owner: str, seconds: float) -> None:
+    """Extend the lease only while `owner` still holds it."""
+    await conn.execute(
+        update(operations)
+        .where(operations.c.id == operation_id, operations.c.lease_owner == owner)
+        .values(lease_until=utcnow() + timedelta(seconds=seconds))
+    )
+
+
 async def release_lease(conn: AsyncConnection, operation_id: str, owner: str) -> None:
     await conn.execute(
         update(operations)

@@ -52,6 +52,7 @@ from nctool.store.ledger import RECONCILIATION
 from nctool.store.records import Operation, StoredProof, Wallet
 from nctool.store.tables import utcnow
 from nctool.wallet.invoice import Invoice, InvoiceError, parse_invoice
+from nctool.wallet.lease import kept_lease
 from nctool.wallet.outputs import blinded_messages, match_restored, plan_outputs, unblind
 from nctool.wallet.preflight import Discrepancy, classify, log_state_check
 from nctool.wallet.selection import Selection, required_amount, select_proofs
@@ -210,15 +211,12 @@ def _replay_result(previous: Operation) -> MeltResult:
 async def _run(svc: Services, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str) -> MeltResult:
     quote = await _quote(svc, wallet, invoice)
     operation_id = op_store.new_operation_id("melt")
-    try:
+    async with kept_lease(svc, operation_id):
         operation, selection = await _select_and_check(svc, wallet, invoice, quote, operation_id, key, request_hash)
         send_proofs = [p.to_proof() for p in selection.proofs]
         if not selection.exact:
             operation, send_proofs = await _swap(svc, wallet, operation, selection)
         return await _pay(svc, operation, send_proofs)
-    finally:
-        async with svc.db.transaction("melt_lease") as conn:
-            await op_store.release_lease(conn, operation_id, svc.instance_id)
 
 
 async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:

@@ -24,6 +24,7 @@ from nctool.store import operations as op_store
 from nctool.store import proofs as proof_store
 from nctool.store.records import Operation, Wallet
 from nctool.store.tables import tokens, utcnow
+from nctool.wallet.lease import kept_lease
 from nctool.wallet.outputs import blinded_messages, match_restored, plan_outputs, unblind
 from nctool.wallet.services import Services
 from nctool.wallet.wallets import require_wallet
@@ -120,11 +121,8 @@ async def complete_mint(svc: Services, operation: Operation) -> MintCompletion:
             code="OPERATION_IN_PROGRESS",
             transactionId=operation.id,
         )
-    try:
+    async with kept_lease(svc, operation.id):
         return await _advance(svc, operation)
-    finally:
-        async with svc.db.transaction("mint_lease") as conn:
-            await op_store.release_lease(conn, operation.id, svc.instance_id)
 
 
 async def _advance(svc: Services, operation: Operation) -> MintCompletion:

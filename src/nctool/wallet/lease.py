@@ -1,0 +1,42 @@
+"""Keep an operation's lease alive while this process works on it.
+
+Leases are short (NCTOOL_LEASE_SECONDS) so that after a crash another process resumes the
+operation quickly; a live owner renews its lease every third of that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from nctool.observability.logging import get_logger
+from nctool.store import operations as op_store
+from nctool.wallet.services import Services
+
+log = get_logger()
+
+
+async def _renew(svc: Services, operation_id: str) -> None:
+    interval = svc.settings.lease_seconds / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with svc.db.transaction("lease_renew") as conn:
+                await op_store.renew_lease(conn, operation_id, svc.instance_id, svc.settings.lease_seconds)
+        except Exception as exc:  # a missed renewal only lets another process take over early
+            log.warning("Lease renewal failed", transactionId=operation_id, error=repr(exc))
+
+
+@contextlib.asynccontextmanager
+async def kept_lease(svc: Services, operation_id: str) -> AsyncIterator[None]:
+    """Renew this process's lease on the operation until the block ends, then release it."""
+    renewer = asyncio.create_task(_renew(svc, operation_id))
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        async with svc.db.transaction("lease_release") as conn:
+            await op_store.release_lease(conn, operation_id, svc.instance_id)
