@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     )
     mint_quote_poll_max_seconds: float = Field(default=300.0, gt=0)
     melt_poll_max_seconds: float = Field(default=300.0, gt=0)
+    stuck_after_seconds: float = Field(default=3600.0, gt=0, description="an open operation older than this is stuck")
+    breaker_max_stuck_operations: int = Field(default=10, ge=0, description="stuck operations that halt melts")
+    ledger_check_interval_seconds: float = Field(default=300.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=900.0, gt=0)
 
     @field_validator("mint_url")
     @classmethod

@@ -25,3 +25,8 @@ class MintCompleteBody(_Body):
 
 class MeltBody(_Body):
     invoice: str = Field(description="bolt11 Lightning invoice with an amount")
+
+
+class CleanupBody(_Body):
+    dryRun: bool = Field(default=True, description="report what would be done without changing anything")
+    maxAge: StrictInt = Field(default=3_600_000, ge=0, description="only operations older than this, in ms")

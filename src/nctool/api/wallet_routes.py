@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from nctool.api.schemas import CreateWalletBody, MeltBody, MintBody, MintCompleteBody
+from nctool.api.schemas import CleanupBody, CreateWalletBody, MeltBody, MintBody, MintCompleteBody
 from nctool.errors import InputError
 from nctool.observability import metrics
+from nctool.ops.recovery import recover, recovery_stats
 from nctool.store import operations as op_store
 from nctool.wallet import melt as melt_case
 from nctool.wallet import minting
@@ -205,3 +207,40 @@ async def transactions(
         "transactions": entries,
         "pagination": {"total": total, "limit": limit, "skip": skip, "has_more": skip + len(entries) < total},
     }
+
+
+@router.post("/{npub}/cleanup")
+async def cleanup(npub: str, body: CleanupBody, request: Request) -> dict[str, Any]:
+    """Resolve this wallet's open operations older than maxAge (ms) from the journal and the mint."""
+    svc = services(request)
+    wallet = await require_wallet(svc, npub)
+    report = await recover(svc, npub=wallet.npub, min_age=timedelta(milliseconds=body.maxAge), dry_run=body.dryRun)
+    return {
+        "success": True,
+        "processed": report.processed,
+        "cleaned": report.recovered,
+        "pending": report.pending,
+        "failed": report.failed,
+        "dryRun": body.dryRun,
+        "transactions": [
+            {
+                "transactionId": d.transactionId,
+                "npub": d.npub,
+                "amount": d.amount,
+                "age": d.age,
+                "kind": d.kind,
+                "state": d.state,
+                "action": d.action,
+                "success": d.success,
+                "error": d.error,
+            }
+            for d in report.details
+        ],
+    }
+
+
+@router.get("/{npub}/recovery/stats")
+async def recovery_stats_route(npub: str, request: Request) -> dict[str, Any]:
+    svc = services(request)
+    wallet = await require_wallet(svc, npub)
+    return {"success": True, "stats": await recovery_stats(svc, wallet.npub)}

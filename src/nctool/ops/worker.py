@@ -7,22 +7,32 @@ processes can run this loop against one database without working on the same ope
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from prometheus_client import Gauge
 from sqlalchemy import func, select
 
 from nctool.cashu.errors import MintError
 from nctool.errors import NctoolError
 from nctool.observability import metrics
 from nctool.observability.logging import get_logger
-from nctool.ops.recovery import resolve
+from nctool.ops.check import run_check
+from nctool.ops.reconcile import reconcile
+from nctool.ops.recovery import recover, resolve
+from nctool.store import flags as flag_store
 from nctool.store import operations as op_store
 from nctool.store.records import Operation
 from nctool.store.tables import operations, utcnow
 from nctool.wallet.services import Services
 
 log = get_logger()
+
+JOB_LAST_SUCCESS = Gauge(
+    "job_last_success_timestamp_seconds", "Unix time of each background job's last successful run", ["job"]
+)
 
 
 async def run_once(svc: Services) -> Counter[str]:
@@ -83,15 +93,56 @@ async def _export_pending(svc: Services) -> None:
     metrics.DB_POOL_UTILIZATION.set(svc.db.pool_utilization())
 
 
+async def _periodic(svc: Services, job: str, interval: float, work: Callable[[], Awaitable[object]]) -> None:
+    """Run a periodic job if no process ran it within `interval`, and export its last success."""
+    async with svc.db.transaction("job_claim") as conn:
+        claimed = await flag_store.claim_job(conn, job, timedelta(seconds=interval), svc.instance_id)
+    if not claimed:
+        return
+    await work()
+    JOB_LAST_SUCCESS.labels(job=job).set(time.time())
+
+
+async def run_jobs(svc: Services) -> None:
+    """One pass of every background job; each job's failure is logged and does not stop the others."""
+    settings = svc.settings
+    jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("ledger_check", settings.ledger_check_interval_seconds, lambda: run_check(svc, trip_breaker=True)),
+        ("reconcile", settings.reconcile_interval_seconds, lambda: reconcile(svc)),
+    ]
+    try:
+        await run_once(svc)
+        JOB_LAST_SUCCESS.labels(job="worker").set(time.time())
+    except Exception as exc:  # the loop must survive any single failure
+        log.error("Worker pass failed", error=repr(exc))
+    for job, interval, work in jobs:
+        try:
+            await _periodic(svc, job, interval, work)
+        except Exception as exc:  # each job is isolated from the others
+            log.error("Background job failed", job=job, error=repr(exc))
+
+
+async def startup_recovery(svc: Services) -> None:
+    """Resolve what earlier processes left open, and log the report."""
+    try:
+        report = await recover(svc)
+    except Exception as exc:
+        log.error("Startup recovery failed", error=repr(exc))
+        return
+    log.info(
+        "Startup recovery",
+        processed=report.processed,
+        recovered=report.recovered,
+        pending=report.pending,
+        failed=report.failed,
+    )
+
+
 async def run_forever(svc: Services, stop: asyncio.Event) -> None:
     log.info("Worker started", instance=svc.instance_id, intervalSeconds=svc.settings.worker_interval_seconds)
+    await startup_recovery(svc)
     while not stop.is_set():
-        try:
-            outcomes = await run_once(svc)
-            if outcomes:
-                log.info("Worker pass", outcomes=dict(outcomes))
-        except Exception as exc:  # the loop must survive any single failure
-            log.error("Worker pass failed", error=repr(exc))
+        await run_jobs(svc)
         try:
             await asyncio.wait_for(stop.wait(), timeout=svc.settings.worker_interval_seconds)
         except TimeoutError:

@@ -109,6 +109,18 @@ class Database:
         except SQLAlchemyError as exc:
             raise StoreError(f"database read failed: {exc.__class__.__name__}: {exc}") from exc
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """Connection whose statements all see one consistent snapshot (for checks that sum many tables)."""
+        try:
+            async with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+                async with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database read failed: {exc.__class__.__name__}: {exc}") from exc
+
     def pool_utilization(self) -> float:
         pool: Any = self.engine.sync_engine.pool
         size = getattr(pool, "size", None)

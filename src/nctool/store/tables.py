@@ -62,6 +62,8 @@ wallets = Table(
     Column("unit", String(20), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("metadata", JSON, nullable=False, default=dict),
+    # NUT-13 wallet seed (hex). Never logged or returned; funds can be restored from it alone.
+    Column("seed", Text, nullable=True),
     UniqueConstraint("npub", "mint_url", "unit", name="uq_wallets_npub_mint_unit"),
 )
 
@@ -182,4 +184,40 @@ audit_log = Table(
     Column("details", JSON, nullable=False, default=dict),
     Index("ix_audit_operation", "operation_id"),
     Index("ix_audit_at", "at"),
+)
+
+
+# Switches shared by every process, e.g. the melt breaker ("melts_halted").
+service_flags = Table(
+    "service_flags",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(100), nullable=True),
+)
+
+audit_log_archive = Table(
+    "audit_log_archive",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("operation_id", String(100), nullable=True),
+    Column("wallet_id", Integer, nullable=True),
+    Column("npub", String(100), nullable=True),
+    Column("action", String(60), nullable=False),
+    Column("from_state", String(30), nullable=True),
+    Column("to_state", String(30), nullable=True),
+    Column("details", JSON, nullable=False, default=dict),
+    Column("archived_at", UTCDateTime, nullable=False),
+)
+
+# NUT-13: next unused derivation counter per wallet and keyset.
+keyset_counters = Table(
+    "keyset_counters",
+    metadata,
+    Column("wallet_id", Integer, ForeignKey("wallets.id"), primary_key=True),
+    Column("keyset_id", String(66), primary_key=True),
+    Column("counter", BigInteger, nullable=False),
 )

@@ -46,6 +46,7 @@ from nctool.errors import (
 from nctool.observability import metrics
 from nctool.observability.logging import get_logger
 from nctool.store import audit
+from nctool.store import flags as flag_store
 from nctool.store import operations as op_store
 from nctool.store import proofs as proof_store
 from nctool.store.ledger import RECONCILIATION
@@ -97,6 +98,13 @@ class MeltResult:
         return body
 
 
+async def _halted_reason(svc: Services) -> str | None:
+    async with svc.db.read() as conn:
+        flag = await flag_store.get_flag(conn, flag_store.MELTS_HALTED)
+    metrics.MELTS_HALTED.set(1 if flag else 0)
+    return (flag[1] or "halted") if flag else None
+
+
 def _request_hash(invoice: Invoice) -> str:
     return hashlib.sha256(invoice.bolt11.lower().encode()).hexdigest()
 
@@ -128,9 +136,11 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
     invoice = _validate_invoice(svc, invoice_text)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise InputError("Idempotency-Key must be 1 to 200 characters", details=["Idempotency-Key: 1-200 chars"])
-    if metrics.MELTS_HALTED._value.get():  # the gauge is the breaker's state
+    halted = await _halted_reason(svc)
+    if halted is not None:
         raise ServiceUnavailableError(
-            "melts are halted by the ledger breaker; an operator resumes them with `nctool ops resume-melts`",
+            f"melts are halted by the ledger breaker ({halted}); an operator resumes them with "
+            "`nctool ops resume-melts` after investigating",
             code="MELTS_HALTED",
         )
     request_hash = _request_hash(invoice)
