@@ -164,3 +164,9 @@ async def list_operations(
     if kinds:
         query = query.where(operations.c.kind.in_(list(kinds)))
     return [Operation.from_row(r) for r in (await conn.execute(query.order_by(operations.c.created_at))).all()]
+
+
+async def list_operations_by_npub(conn: AsyncConnection, npub: str) -> list[Operation]:
+    """Return the npub's operations, newest first."""
+    query = select(operations).where(operations.c.npub == npub).order_by(operations.c.created_at.desc())
+    return [Operation.from_row(r) for r in (await conn.execute(query)).all()]

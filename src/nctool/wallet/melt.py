@@ -43,6 +43,7 @@ from nctool.errors import (
     Severity,
     StoreError,
 )
+from nctool.faults import crash_point
 from nctool.observability import metrics
 from nctool.observability.logging import get_logger
 from nctool.store import audit
@@ -223,6 +224,7 @@ async def _run(svc: Services, wallet: Wallet, invoice: Invoice, key: str | None,
     operation_id = op_store.new_operation_id("melt")
     async with kept_lease(svc, operation_id):
         operation, selection = await _select_and_check(svc, wallet, invoice, quote, operation_id, key, request_hash)
+        crash_point("melt.after_reserve")
         send_proofs = [p.to_proof() for p in selection.proofs]
         if not selection.exact:
             operation, send_proofs = await _swap(svc, wallet, operation, selection)
@@ -498,11 +500,13 @@ async def _swap(
     async with svc.db.transaction("melt_swap_journal") as conn:
         await op_store.transition(conn, operation.id, ["prepared"], "swap_sent", outputs=outputs)
     inputs = [p.to_proof() for p in selection.proofs]
+    crash_point("melt.before_swap")
     try:
         signatures = await svc.mint.swap(inputs, blinded_messages(outputs))
     except MintError as exc:
         await _after_failed_request(svc, operation, exc, [p.Y for p in selection.proofs], "swap")
         raise AssertionError("unreachable") from exc
+    crash_point("melt.after_swap_answer")
     operation, send = await settle_swap(svc, operation, outputs, signatures, selection.input_fee)
     metrics.MELT_STAGE_DURATION.labels(stage="swap").observe(time.perf_counter() - started)
     return operation, send
@@ -585,6 +589,7 @@ async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) ->
         )
     operation = journaled
     started = time.perf_counter()
+    crash_point("melt.before_melt")
     try:
         answer = await svc.mint.melt(str(operation.quote_id), send_proofs, blinded_messages(blanks))
     except MintError as exc:
@@ -592,6 +597,7 @@ async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) ->
         await _after_failed_request(svc, operation, exc, operation.input_ys, "melt")
         raise AssertionError("unreachable") from exc
     metrics.MELT_STAGE_DURATION.labels(stage="mint").observe(time.perf_counter() - started)
+    crash_point("melt.after_melt_answer")
     return await settle_answer(svc, operation, answer)
 
 
