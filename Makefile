@@ -5,6 +5,7 @@ VENV := .venv
 MINT_VENV := .venv-mint
 BIN := $(VENV)/bin
 NUTSHELL := "cashu==0.19.2" "marshmallow<4" "limits<4"
+MINT_PORT ?= 3338
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install promtool run demo test lint fuzz clean
@@ -32,7 +33,7 @@ install: $(VENV)/.installed $(MINT_VENV)/bin/mint
 ## run: the service on 127.0.0.1:$${NCTOOL_PORT:-3000}, SQLite in ./data, dev mint unless NCTOOL_MINT_URL is set
 run: install
 	mkdir -p data
-	exec $(BIN)/nctool run
+	exec $(BIN)/nctool run --mint-port $(MINT_PORT)
 
 ## demo: fund a wallet and pay an invoice on a fresh dev mint and service; exit 0 only if the money adds up
 demo: install

@@ -6,7 +6,9 @@ Nutshell pins libraries that conflict with nctool's, so it lives in its own virt
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -22,6 +24,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class DevMintError(RuntimeError):
+    """Raised when the dev mint cannot start."""
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not glibc Linux: the mint then outlives a killed parent
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to stop the mint when the process that started it dies, even by SIGKILL.
+
+    Runs in the child between fork and exec, so it only calls an already loaded function.
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def default_venv() -> Path:
@@ -63,6 +93,11 @@ def start_dev_mint(
 ) -> DevMint:
     """Start Nutshell on 127.0.0.1 and return once GET /v1/info answers."""
     port = port or free_port()
+    if not port_is_free(port):
+        raise DevMintError(
+            f"port {port} on 127.0.0.1 is already in use, so the dev mint cannot start there; stop what uses it "
+            "or pick another port (make run MINT_PORT=3339, or nctool run --mint-port 3339)"
+        )
     script = ensure_venv(venv or default_venv())
     data_dir.mkdir(parents=True, exist_ok=True)
     mint_env = {
@@ -82,14 +117,19 @@ def start_dev_mint(
     }
     log = (data_dir / "mint.log").open("ab")
     process = subprocess.Popen(  # noqa: S603  # our own venv's script, no shell
-        [str(script)], cwd=data_dir, env=mint_env, stdout=log, stderr=subprocess.STDOUT
+        [str(script)],
+        cwd=data_dir,
+        env=mint_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     url = f"http://127.0.0.1:{port}"
     mint = DevMint(url=url, process=process, data_dir=data_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the dev mint exited with code {process.returncode}; see {data_dir / 'mint.log'}")
+            raise DevMintError(f"the dev mint exited with code {process.returncode}; see {data_dir / 'mint.log'}")
         try:
             if httpx.get(f"{url}/v1/info", timeout=1.0).status_code == 200:
                 return mint
@@ -97,4 +137,4 @@ def start_dev_mint(
             pass
         time.sleep(0.2)
     mint.stop()
-    raise RuntimeError(f"the dev mint did not answer on {url} within {timeout:.0f} s; see {data_dir / 'mint.log'}")
+    raise DevMintError(f"the dev mint did not answer on {url} within {timeout:.0f} s; see {data_dir / 'mint.log'}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nctool.testing.lightning import make_invoice
+from nctool.testing.lightning import make_invoice, make_npub
 
 INVALID_NPUBS = [
     ("npub1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", "checksum"),
@@ -123,3 +123,35 @@ async def test_proof_status_rejects_secrets_as_query(stack, npub):
     await stack.api.create(npub)
     response = await stack.api.http.get(f"/api/wallet/{npub}/proofs/status", params={"proofs": '["abc"]'})
     assert response.status_code == 400
+
+
+async def test_uppercase_npub_reaches_the_same_wallet(stack, npub):
+    await stack.api.fund(npub, 100)
+    response = await stack.api.create(npub.upper())
+    assert response.json()["message"] == "Wallet already exists"
+    assert (await stack.api.balance(npub.upper()))["balance"] == 100
+
+
+async def test_unknown_transaction_type_is_400(stack, npub):
+    await stack.api.create(npub)
+    response = await stack.api.http.get(f"/api/wallet/{npub}/transactions", params={"transaction_type": "foo"})
+    assert response.status_code == 400
+    assert response.json()["details"][0].startswith("transaction_type")
+
+
+async def test_body_without_content_type_names_the_header(stack, npub):
+    response = await stack.api.http.post("/api/wallet/create", content=b'{"npub": "x"}')
+    assert response.status_code == 400
+    assert "Content-Type: application/json" in response.json()["message"]
+
+
+async def test_invoice_paid_by_another_wallet_is_409(stack, npub):
+    other = make_npub()
+    await stack.api.fund(npub, 500)
+    await stack.api.fund(other, 500)
+    invoice = make_invoice(100)
+    assert (await stack.api.melt(other, invoice)).status_code == 200
+    response = await stack.api.melt(npub, invoice)
+    assert response.status_code == 409
+    assert response.json()["code"] == "INVOICE_ALREADY_PAID"
+    assert response.json()["fundsStatus"] == "untouched"

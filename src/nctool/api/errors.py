@@ -19,13 +19,17 @@ def _field_line(error: dict[str, Any]) -> str:
     location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header"))
     if error.get("type") == "json_invalid":
         return "body: is not valid JSON; send a JSON object"
+    if not location and error.get("type") in ("model_attributes_type", "dict_type"):
+        return "body: expected a JSON object; send one with the header Content-Type: application/json"
+    if error.get("type") == "int_type":
+        return f"{location}: expected an integer number, got {type(error.get('input')).__name__}"
     return f"{location or 'body'}: {error.get('msg', 'invalid')}"
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [_field_line(e) for e in exc.errors()]
-    error = InputError("invalid request: " + "; ".join(details), details=details)
+    error = InputError("; ".join(details), details=details)
     return JSONResponse(error.to_body(), status_code=400)
 
 

@@ -29,6 +29,8 @@ from nctool.wallet.wallets import (
 
 router = APIRouter(prefix="/api/wallet")
 
+TRANSACTION_TYPES = ("minted", "received", "sent", "change", "melt")
+
 
 def services(request: Request) -> Services:
     svc: Services = request.app.state.services
@@ -196,6 +198,11 @@ async def transactions(
     transaction_type: str | None = None,
     mint_url: str | None = None,
 ) -> dict[str, Any]:
+    if transaction_type is not None and transaction_type not in TRANSACTION_TYPES:
+        raise InputError(
+            f"transaction_type must be one of {', '.join(TRANSACTION_TYPES)}, got {transaction_type!r}",
+            details=[f"transaction_type: one of {', '.join(TRANSACTION_TYPES)}"],
+        )
     svc = services(request)
     wallet = await require_wallet(svc, npub)
     async with svc.db.read() as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,10 +66,14 @@ async def run_demo(console: Console) -> int:
     console.print(f"1. dev mint (Nutshell, FakeWallet) on {mint.url}")
     process, url = _start_service(mint.url, work)
     api = ApiClient(url)
+    remove_work = False
     try:
         await _wait_ready(api, process)
         console.print(f"2. nctool on {url}")
-        return await _walkthrough(console, api)
+        code = await _walkthrough(console, api)
+        # The working directory holds the demo wallet's proof secrets; keep it only to debug a failure.
+        remove_work = code == 0
+        return code
     except Exception as exc:  # the demo reports any failure and exits non-zero
         console.print(f"[red]demo failed: {exc!r}[/red]; logs in {work}")
         return 1
@@ -77,6 +82,8 @@ async def run_demo(console: Console) -> int:
         process.terminate()
         process.wait(timeout=20)
         mint.stop()
+        if remove_work:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 async def _walkthrough(console: Console, api: ApiClient) -> int:

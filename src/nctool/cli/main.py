@@ -19,7 +19,7 @@ from rich.table import Table
 from nctool.cli import ops_observability, ops_recovery  # noqa: F401  # they register ops commands
 from nctool.cli.ops import ops_app
 from nctool.config import Settings, get_settings
-from nctool.devmint import DevMint, start_dev_mint
+from nctool.devmint import DevMint, DevMintError, start_dev_mint
 from nctool.observability.logging import configure_logging
 
 app = typer.Typer(help="Cashu wallet service for Nostr users.", no_args_is_help=True)
@@ -59,7 +59,11 @@ def run(
     """Run the service; start the local dev mint too when NCTOOL_MINT_URL is unset."""
     mint: DevMint | None = None
     if not os.environ.get("NCTOOL_MINT_URL"):
-        mint = start_dev_mint(mint_data.resolve(), port=mint_port)
+        try:
+            mint = start_dev_mint(mint_data.resolve(), port=mint_port)
+        except DevMintError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
         os.environ["NCTOOL_MINT_URL"] = mint.url
         console.print(f"dev mint on {mint.url}", style="dim", highlight=False)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -136,7 +140,8 @@ def _emit(data: Any, as_json: bool, human: str) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        console.print(human, highlight=False)
+        # soft_wrap keeps long values such as invoices on one line for copying and piping.
+        console.print(human, highlight=False, soft_wrap=True)
 
 
 JSON_OPTION = typer.Option(False, "--json", help="print the API response as JSON")
@@ -197,7 +202,8 @@ def wallet_history(npub: str, limit: int = 20, as_json: bool = JSON_OPTION) -> N
     if as_json:
         _emit(data, True, "")
         return
-    table = Table("created", "type", "status", "amount", "fee", "transaction")
+    table = Table("created", "type", "status", "amount", "fee")
+    table.add_column("transaction", no_wrap=True, overflow="ignore")
     for t in data["transactions"]:
         table.add_row(
             t["created_at"][:19],

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from nctool.cashu.amounts import blank_output_count, split_amount
 from nctool.cashu.client import MeltQuote
 from nctool.cashu.crypto import proof_y
-from nctool.cashu.errors import MintError, MintRejectedError
+from nctool.cashu.errors import MintError
 from nctool.cashu.models import BlindSignature, Proof, ProofState
 from nctool.errors import (
     ConflictError,
@@ -235,16 +235,7 @@ async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:
     try:
         quote = await svc.mint.create_melt_quote(invoice.bolt11, wallet.unit)
     except MintError as exc:
-        status_code = 400 if isinstance(exc, MintRejectedError) and exc.code in (11006, 11011, 11012, 20006) else None
-        error = MintFailureError(
-            f"the mint would not quote this invoice: {exc.message}; no funds were touched",
-            code=exc.error_code,
-            timeout=exc.error_code == "MINT_TIMEOUT",
-            fundsStatus="untouched",
-        )
-        if status_code:
-            error.http_status = status_code
-        raise error from exc
+        raise _quote_error(exc) from exc
     if quote.amount != invoice.amount_sat:
         raise MintFailureError(
             f"the mint quoted {quote.amount} {wallet.unit} for an invoice of {invoice.amount_sat} sat; not paying",
@@ -252,6 +243,29 @@ async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:
             fundsStatus="untouched",
         )
     return quote
+
+
+def _quote_error(exc: MintError) -> NctoolError:
+    """Translate a failed melt quote: the mint's 4xx answers are about the invoice, not an outage."""
+    if exc.status is not None and 400 <= exc.status < 500 and "already paid" in exc.message.lower():
+        return InvoiceInFlightError(
+            "the mint reports this invoice as already paid or being paid; an invoice is paid once",
+            code="INVOICE_ALREADY_PAID",
+            fundsStatus="untouched",
+        )
+    if exc.status is not None and 400 <= exc.status < 500 and exc.code is not None:
+        return InputError(
+            f"the mint rejected this invoice: {exc.message}; no funds were touched",
+            code=exc.error_code,
+            details=[f"invoice: rejected by the mint ({exc.error_code})"],
+            fundsStatus="untouched",
+        )
+    return MintFailureError(
+        f"the mint did not quote this invoice: {exc.message}; no funds were touched, retry later",
+        code=exc.error_code,
+        timeout=exc.error_code == "MINT_TIMEOUT",
+        fundsStatus="untouched",
+    )
 
 
 # --- reserve and pre-flight ----------------------------------------------------------------
@@ -305,7 +319,7 @@ async def _reserve(
             available = sum(p.amount for p in candidates)
             raise InsufficientBalanceError(
                 f"this payment needs {required_amount(candidates, target, fee_ppk, send_ppk)} sat including fees "
-                f"but the wallet has {available} sat available; fund it with POST /api/wallet/{{npub}}/mint",
+                f"but the wallet has {available} sat available; fund it with POST /api/wallet/{wallet.npub}/mint",
                 required=required_amount(candidates, target, fee_ppk, send_ppk),
                 available=available,
                 amount=quote.amount,

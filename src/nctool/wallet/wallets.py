@@ -23,12 +23,13 @@ log = get_logger()
 
 
 def validate_npub(npub: str) -> str:
-    """Return the npub, stripped, or raise a 400 that says what is wrong with it."""
+    """Return the npub in its canonical form (stripped, lowercase) or raise a 400 that says what is wrong."""
     try:
         decode_npub(npub)
     except NostrKeyError as exc:
         raise InputError(f"npub: {exc}", code="INVALID_NPUB", details=[f"npub: {exc}"]) from exc
-    return npub.strip()
+    # bech32 allows all-uppercase; one key must map to one wallet.
+    return npub.strip().lower()
 
 
 async def create_wallet(svc: Services, npub: str) -> tuple[Wallet, bool]:
