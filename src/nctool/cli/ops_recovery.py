@@ -14,6 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -29,6 +30,7 @@ from nctool.ops import breaker, corrections, maintenance
 from nctool.ops.check import run_check
 from nctool.ops.reconcile import reconcile
 from nctool.ops.recovery import recover
+from nctool.ops.restore import restore_wallet
 from nctool.wallet.services import Services
 
 console = Console(stderr=True)
@@ -227,3 +229,28 @@ def db_stats_command(as_json: bool = JSON_OPTION) -> None:
         for name, info in stats["tables"].items()
     ]
     _emit(stats, as_json, "\n".join(human))
+
+
+@ops_app.command("restore")
+def restore_command(
+    npub: str = typer.Argument(..., help="the wallet to restore"),
+    seed_file: Path = typer.Option(None, help="file with the backed-up seed in hex; default: the stored seed"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="scan and report, store nothing"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Recover a wallet's unspent proofs from its NUT-13 seed (NUT-09 restore)."""
+    seed = _read_seed(seed_file) if seed_file else None
+    report = _run(lambda svc: restore_wallet(svc, npub, seed=seed, dry_run=dry_run))
+    human = (
+        f"{'dry run: ' if dry_run else ''}scanned {report.scanned} counters in {report.keysets} keysets; "
+        f"{report.signed} signed, {report.unspent} unspent, {report.already_known} already in the ledger; "
+        f"restored {report.restored_amount} sat"
+    )
+    _emit(report.as_dict(), as_json, human)
+
+
+def _read_seed(path: Path) -> bytes:
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{path} must contain the seed as hex: {exc.__class__.__name__}") from exc

@@ -55,6 +55,12 @@ class KeysetCache:
             raise MintFailureError(f"the mint has no active keyset for unit {unit}", code="NO_ACTIVE_KEYSET")
         return min(candidates, key=lambda k: (k.input_fee_ppk, k.id))
 
+    async def all(self) -> list[Keyset]:
+        """Return every keyset the mint lists, active or not, with keys loaded."""
+        if not self._keysets:
+            await self.refresh()
+        return [await self.get(keyset_id) for keyset_id in list(self._keysets)]
+
     async def fee_ppk(self, keyset_ids: set[str]) -> dict[str, int]:
         """Return input_fee_ppk for each id (NUT-02)."""
         return {keyset_id: (await self.get(keyset_id)).input_fee_ppk for keyset_id in keyset_ids}

@@ -55,7 +55,7 @@ from nctool.store.records import Operation, StoredProof, Wallet
 from nctool.store.tables import utcnow
 from nctool.wallet.invoice import Invoice, InvoiceError, parse_invoice
 from nctool.wallet.lease import kept_lease
-from nctool.wallet.outputs import blinded_messages, match_restored, plan_outputs, unblind
+from nctool.wallet.outputs import blinded_messages, match_restored, plan_wallet_outputs, unblind
 from nctool.wallet.preflight import Discrepancy, classify, log_state_check
 from nctool.wallet.selection import Selection, required_amount, select_proofs
 from nctool.wallet.services import Services
@@ -508,10 +508,9 @@ async def _swap(
     """Swap the overshooting selection into exact send proofs (reserved) and keep proofs (unspent)."""
     started = time.perf_counter()
     keyset = await svc.keysets.active(wallet.unit)
-    outputs = plan_outputs(split_amount(selection.send_total), keyset.id, "send") + plan_outputs(
-        split_amount(selection.keep_total), keyset.id, "keep"
-    )
+    groups = [(split_amount(selection.send_total), "send"), (split_amount(selection.keep_total), "keep")]
     async with svc.db.transaction("melt_swap_journal") as conn:
+        outputs = await plan_wallet_outputs(conn, operation.wallet_id, keyset.id, groups)
         await op_store.transition(conn, operation.id, ["prepared"], "swap_sent", outputs=outputs)
     inputs = [p.to_proof() for p in selection.proofs]
     crash_point("melt.before_swap")
@@ -589,8 +588,10 @@ async def settle_swap(
 
 async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) -> MeltResult:
     keyset = await svc.keysets.active(svc.settings.unit)
-    blanks = plan_outputs([1] * blank_output_count(operation.fee_reserve), keyset.id, "change")
     async with svc.db.transaction("melt_journal") as conn:
+        blanks = await plan_wallet_outputs(
+            conn, operation.wallet_id, keyset.id, [([1] * blank_output_count(operation.fee_reserve), "change")]
+        )
         moved = await op_store.transition(
             conn, operation.id, ["prepared", "swap_done"], "melt_sent", outputs=[*operation.outputs, *blanks]
         )

@@ -25,7 +25,7 @@ from nctool.store import proofs as proof_store
 from nctool.store.records import Operation, Wallet
 from nctool.store.tables import tokens, utcnow
 from nctool.wallet.lease import kept_lease
-from nctool.wallet.outputs import blinded_messages, match_restored, plan_outputs, unblind
+from nctool.wallet.outputs import blinded_messages, match_restored, plan_wallet_outputs, unblind
 from nctool.wallet.services import Services
 from nctool.wallet.wallets import require_wallet
 
@@ -151,8 +151,10 @@ async def _send_outputs(svc: Services, operation: Operation) -> Operation:
             quoteId=operation.quote_id,
         )
     keyset = await svc.keysets.active(svc.settings.unit)
-    outputs = plan_outputs(split_amount(operation.amount), keyset.id, "mint")
     async with svc.db.transaction("mint_outputs") as conn:
+        outputs = await plan_wallet_outputs(
+            conn, operation.wallet_id, keyset.id, [(split_amount(operation.amount), "mint")]
+        )
         await op_store.transition(conn, operation.id, ["quote_created"], "mint_sent", outputs=outputs)
         updated = await op_store.get_operation(conn, operation.id)
     assert updated is not None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nctool.cashu.errors import MintError
+from nctool.cashu.nut13 import new_seed
 from nctool.errors import InputError, MintFailureError, WalletNotFoundError
 from nctool.nostr.nip19 import NostrKeyError, decode_npub
 from nctool.observability import metrics
@@ -40,7 +41,7 @@ async def create_wallet(svc: Services, npub: str) -> tuple[Wallet, bool]:
         existing = await wallet_store.get_wallet(conn, npub, settings.mint_url, settings.unit)
         if existing is not None:
             return existing, False
-        created = await wallet_store.insert_wallet(conn, npub, settings.mint_url, settings.unit)
+        created = await wallet_store.insert_wallet(conn, npub, settings.mint_url, settings.unit, new_seed())
     if created is None:
         return await require_wallet(svc, npub), False
     log.info("Wallet created", npub=npub, mintUrl=settings.mint_url)
