@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from nctool.store.tables import proofs
+from nctool.store.tables import proofs, wallets
 from nctool.testing.lightning import make_invoice
 
 
@@ -56,3 +56,16 @@ async def test_no_proof_secret_in_logs(stack, npub, log_file):
     text = log_file.read_text()
     assert secrets
     assert [s for s in secrets if s in text] == []
+
+
+async def test_wallet_seed_never_leaves_the_database(stack, npub, log_file):
+    await stack.api.fund(npub, 300)
+    await stack.api.melt(npub, make_invoice(100))
+    async with stack.svc.db.read() as conn:
+        seed = (await conn.execute(select(wallets.c.seed).where(wallets.c.npub == npub))).scalar_one()
+    info = await stack.api.call("GET", f"/api/wallet/{npub}/info")
+    history = await stack.api.call("GET", f"/api/wallet/{npub}/transactions")
+    assert len(seed) == 128
+    assert seed not in log_file.read_text()
+    assert seed not in info.text
+    assert seed not in history.text
