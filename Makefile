@@ -8,7 +8,7 @@ NUTSHELL := "cashu==0.19.2" "marshmallow<4" "limits<4"
 MINT_PORT ?= 3338
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install promtool run demo test lint fuzz clean
+.PHONY: install promtool run demo test bench lint fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ demo: install
 ## test: the whole suite against real Nutshell mints on 127.0.0.1 and real SQLite
 test: install promtool
 	$(BIN)/python -m pytest -q
+
+## bench: melt latency, throughput and overhead, and store figures; rewrites docs/benchmarks.md
+bench: install
+	$(BIN)/python bench/run.py
 
 lint: install
 	$(BIN)/ruff check src tests

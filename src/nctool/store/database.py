@@ -95,7 +95,8 @@ class Database:
             metrics.DB_TRANSACTION_ROLLBACKS.labels(name=name).inc()
             raise StoreError(f"database transaction {name} failed: {exc.__class__.__name__}: {exc}") from exc
         except BaseException:
-            metrics.DB_TRANSACTION_ROLLBACKS.labels(name=name).inc()
+            # A block that aborts on purpose (a business rule, a lost race) is not a database failure;
+            # db_transaction_rollbacks_total counts only the database's own errors.
             raise
         finally:
             metrics.DB_TRANSACTION_DURATION.labels(name=name).observe(time.perf_counter() - started)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -64,6 +64,7 @@ from nctool.wallet.wallets import require_wallet
 log = get_logger()
 
 MAX_SELECTION_ROUNDS = 3
+MAX_RESERVE_ATTEMPTS = 10
 PENDING_STATES = ("prepared", "swap_sent", "swap_done", "melt_sent", "melt_pending")
 
 
@@ -311,37 +312,35 @@ async def _reserve(
     excluded: Sequence[str],
 ) -> tuple[Operation, Selection]:
     target = quote.amount + quote.fee_reserve
-    for _ in range(MAX_SELECTION_ROUNDS):
-        candidates, fee_ppk, send_ppk = await _candidates(svc, wallet, excluded)
-        selection = select_proofs(candidates, target, fee_ppk, send_ppk)
-        if selection is None:
+    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
+    send_ppk = (await svc.keysets.active(wallet.unit)).input_fee_ppk
+
+    def choose(candidates: list[StoredProof]) -> Selection | None:
+        return select_proofs(candidates, target, fee_ppk, send_ppk)
+
+    for _ in range(MAX_RESERVE_ATTEMPTS):
+        try:
+            reserved = await _commit_reservation(
+                svc, wallet, invoice, quote, operation_id, key, request_hash, excluded, choose
+            )
+        except _NotEnough as short:
             await _fail_if_exists(svc, operation_id, "INSUFFICIENT_BALANCE", "balance does not cover the payment")
-            available = sum(p.amount for p in candidates)
+            required = required_amount(short.candidates, target, fee_ppk, send_ppk)
+            available = sum(p.amount for p in short.candidates)
             raise InsufficientBalanceError(
-                f"this payment needs {required_amount(candidates, target, fee_ppk, send_ppk)} sat including fees "
-                f"but the wallet has {available} sat available; fund it with POST /api/wallet/{wallet.npub}/mint",
-                required=required_amount(candidates, target, fee_ppk, send_ppk),
+                f"this payment needs {required} sat including fees but the wallet has {available} sat "
+                f"available; fund it with POST /api/wallet/{wallet.npub}/mint",
+                required=required,
                 available=available,
                 amount=quote.amount,
                 feeReserve=quote.fee_reserve,
-            )
-        operation = await _commit_reservation(svc, wallet, invoice, quote, operation_id, key, request_hash, selection)
-        if operation is not None:
-            return operation, selection
+            ) from None
+        if reserved is not None:
+            return reserved
     raise ConflictError(
         "other payments of this wallet keep taking the same proofs; retry the request",
         code="OPERATION_IN_PROGRESS",
     )
-
-
-async def _candidates(
-    svc: Services, wallet: Wallet, excluded: Sequence[str]
-) -> tuple[list[StoredProof], dict[str, int], int]:
-    async with svc.db.read() as conn:
-        candidates = await proof_store.unspent_proofs(conn, wallet.id, excluded)
-    fee_ppk = await svc.keysets.fee_ppk({p.keyset_id for p in candidates})
-    send_ppk = (await svc.keysets.active(wallet.unit)).input_fee_ppk
-    return candidates, fee_ppk, send_ppk
 
 
 async def _commit_reservation(
@@ -352,13 +351,24 @@ async def _commit_reservation(
     operation_id: str,
     key: str | None,
     request_hash: str,
-    selection: Selection,
-) -> Operation | None:
-    """Journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile."""
-    ys = [p.Y for p in selection.proofs]
+    excluded: Sequence[str],
+    choose: Callable[[list[StoredProof]], Selection | None],
+) -> tuple[Operation, Selection] | None:
+    """Select, journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile.
+
+    Selecting inside the write transaction means that on SQLite, where writers queue, concurrent
+    melts of one wallet never pick the same proof; elsewhere the conditional reserve catches it.
+    """
     try:
         async with svc.db.transaction("melt_reserve") as conn:
             operation = await op_store.get_operation(conn, operation_id)
+            if operation is not None:
+                await proof_store.release(conn, operation_id)
+            candidates = await proof_store.unspent_proofs(conn, wallet.id, excluded)
+            selection = choose(candidates)
+            if selection is None:
+                raise _NotEnough(candidates)
+            ys = [p.Y for p in selection.proofs]
             if operation is None:
                 operation = await op_store.insert_operation(
                     conn,
@@ -378,7 +388,6 @@ async def _commit_reservation(
                     lease_until=utcnow() + timedelta(seconds=svc.settings.lease_seconds),
                 )
             else:
-                await proof_store.release(conn, operation_id)
                 await op_store.update_operation(conn, operation_id, input_ys=ys)
             if not await proof_store.reserve(conn, [p.id for p in selection.proofs], operation_id):
                 raise _ReservationLost
@@ -392,13 +401,23 @@ async def _commit_reservation(
                 Ys=ys,
                 amount=selection.total,
             )
-            return await op_store.get_operation(conn, operation_id)
+            journaled = await op_store.get_operation(conn, operation_id)
+            assert journaled is not None
+            return journaled, selection
     except _ReservationLost:
         return None
     except StoreError as exc:
         if isinstance(exc.__cause__, IntegrityError):
             raise await _duplicate_conflict(svc, wallet, invoice, key, request_hash) from exc
         raise
+
+
+class _NotEnough(Exception):
+    """The wallet's unspent proofs cannot cover the payment."""
+
+    def __init__(self, candidates: list[StoredProof]):
+        super().__init__("insufficient balance")
+        self.candidates = candidates
 
 
 class _ReservationLost(Exception):
