@@ -17,8 +17,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from nctool.config import Settings
 from nctool.devmint import start_dev_mint
 from nctool.store import proofs as proof_store
@@ -65,16 +63,16 @@ async def bench_melts(work: Path) -> dict[str, float]:
             assert response.status_code == 200, response.text
         metrics_after = (await api.http.get("/metrics")).text
         melt_seconds = _metric_sum(metrics_after, "melt_operation_duration_seconds") - _metric_sum(
-            metrics_before, "melt_operation_duration_seconds")
+            metrics_before, "melt_operation_duration_seconds"
+        )
         mint_seconds = _metric_sum(metrics_after, "mint_request_duration_seconds") - _metric_sum(
-            metrics_before, "mint_request_duration_seconds")
+            metrics_before, "mint_request_duration_seconds"
+        )
         wallets_npubs = [make_npub() for _ in range(CONCURRENT_WALLETS)]
         for other in wallets_npubs:
             await api.fund(other, 1_000)
         started = time.perf_counter()
-        results = await asyncio.gather(*(
-            api.melt(other, make_invoice(100)) for other in wallets_npubs
-        ))
+        results = await asyncio.gather(*(api.melt(other, make_invoice(100)) for other in wallets_npubs))
         elapsed = time.perf_counter() - started
         failed = [r.text for r in results if r.status_code != 200]
         assert not failed, failed[:3]
@@ -94,8 +92,20 @@ async def bench_melts(work: Path) -> dict[str, float]:
 
 def bench_selection() -> dict[str, float]:
     candidates = [
-        StoredProof(id=i, token_id=1, wallet_id=1, keyset_id="00ad268c4d1f5826", amount=2 ** (i % 10), secret="s",
-                    C="02" + "00" * 32, Y=f"{i:066x}", dleq=None, witness=None, state="unspent", reserved_by=None)
+        StoredProof(
+            id=i,
+            token_id=1,
+            wallet_id=1,
+            keyset_id="00ad268c4d1f5826",
+            amount=2 ** (i % 10),
+            secret="s",  # noqa: S106
+            C="02" + "00" * 32,
+            Y=f"{i:066x}",
+            dleq=None,
+            witness=None,
+            state="unspent",
+            reserved_by=None,
+        )
         for i in range(100_000)
     ]
     candidates.sort(key=lambda p: -p.amount)
@@ -113,16 +123,42 @@ async def bench_store(work: Path) -> dict[str, float]:
     now = utcnow()
     async with svc.db.transaction("bench_fill") as conn:
         for w in range(10):
-            await conn.execute(wallets.insert().values(npub=f"npub_bench_{w}", mint_url="m", unit="sat",
-                                                       created_at=now, metadata={}))
-            await conn.execute(tokens.insert().values(wallet_id=w + 1, npub=f"npub_bench_{w}", mint_url="m",
-                                                      transaction_type="minted", transaction_id=f"t{w}",
-                                                      status="unspent", total_amount=0, created_at=now, metadata={}))
+            await conn.execute(
+                wallets.insert().values(npub=f"npub_bench_{w}", mint_url="m", unit="sat", created_at=now, metadata={})
+            )
+            await conn.execute(
+                tokens.insert().values(
+                    wallet_id=w + 1,
+                    npub=f"npub_bench_{w}",
+                    mint_url="m",
+                    transaction_type="minted",
+                    transaction_id=f"t{w}",
+                    status="unspent",
+                    total_amount=0,
+                    created_at=now,
+                    metadata={},
+                )
+            )
         for w in range(10):
-            rows = [{"token_id": w + 1, "wallet_id": w + 1, "keyset_id": "00ad268c4d1f5826", "amount": 2 ** (i % 10),
-                     "secret": f"s{w}-{i}", "C": "02", "Y": f"{w:02x}{i:064x}", "dleq": None, "witness": None,
-                     "state": "unspent", "reserved_by": None, "spent_by": None, "created_at": now, "spent_at": None}
-                    for i in range(100_000)]
+            rows = [
+                {
+                    "token_id": w + 1,
+                    "wallet_id": w + 1,
+                    "keyset_id": "00ad268c4d1f5826",
+                    "amount": 2 ** (i % 10),
+                    "secret": f"s{w}-{i}",
+                    "C": "02",
+                    "Y": f"{w:02x}{i:064x}",
+                    "dleq": None,
+                    "witness": None,
+                    "state": "unspent",
+                    "reserved_by": None,
+                    "spent_by": None,
+                    "created_at": now,
+                    "spent_at": None,
+                }
+                for i in range(100_000)
+            ]
             await conn.execute(proofs.insert(), rows)
     timings: dict[str, list[float]] = {"balance": [], "unspent": []}
     for _ in range(5):
@@ -134,8 +170,10 @@ async def bench_store(work: Path) -> dict[str, float]:
             await proof_store.unspent_proofs(conn, 1)
             timings["unspent"].append(time.perf_counter() - started)
     await svc.close()
-    return {"balance_ms": statistics.median(timings["balance"]) * 1000,
-            "unspent_load_ms": statistics.median(timings["unspent"]) * 1000}
+    return {
+        "balance_ms": statistics.median(timings["balance"]) * 1000,
+        "unspent_load_ms": statistics.median(timings["unspent"]) * 1000,
+    }
 
 
 def write_report(figures: dict[str, float]) -> str:
@@ -156,20 +194,20 @@ the exact amount first whenever no subset of its proofs matches (quote, checksta
 
 | figure | value |
 | --- | ---: |
-| latency p50, {SEQUENTIAL_MELTS} sequential melts | {figures['p50_ms']:.0f} ms |
-| latency p95 | {figures['p95_ms']:.0f} ms |
-| latency mean | {figures['mean_ms']:.0f} ms |
-| time waiting on the mint per melt | {figures['mint_ms']:.0f} ms |
-| nctool's own time per melt (melt duration minus mint request time, from /metrics) | {figures['overhead_ms']:.0f} ms |
-| throughput, {CONCURRENT_WALLETS} wallets paying at once | {figures['throughput']:.1f} melts/s |
+| latency p50, {SEQUENTIAL_MELTS} sequential melts | {figures["p50_ms"]:.0f} ms |
+| latency p95 | {figures["p95_ms"]:.0f} ms |
+| latency mean | {figures["mean_ms"]:.0f} ms |
+| time waiting on the mint per melt | {figures["mint_ms"]:.0f} ms |
+| nctool's own time per melt (melt duration minus mint request time, from /metrics) | {figures["overhead_ms"]:.0f} ms |
+| throughput, {CONCURRENT_WALLETS} wallets paying at once | {figures["throughput"]:.1f} melts/s |
 
 ## Store and selection
 
 | figure | value |
 | --- | ---: |
-| balance of a wallet with 100,000 proofs, store of 1,000,000 proofs | {figures['balance_ms']:.1f} ms |
-| load the 100,000 unspent proofs of that wallet | {figures['unspent_load_ms']:.0f} ms |
-| proof selection over 100,000 proofs (worst of three targets) | {figures['selection_ms']:.1f} ms |
+| balance of a wallet with 100,000 proofs, store of 1,000,000 proofs | {figures["balance_ms"]:.1f} ms |
+| load the 100,000 unspent proofs of that wallet | {figures["unspent_load_ms"]:.0f} ms |
+| proof selection over 100,000 proofs (worst of three targets) | {figures["selection_ms"]:.1f} ms |
 
 The melt path loads every unspent proof of the wallet before selecting, so its cost grows with
 the wallet's proof count (the last two rows); the balance is one indexed aggregate.
@@ -183,7 +221,7 @@ async def main() -> None:
         figures |= bench_selection()
         figures |= await bench_store(work)
     report = write_report(figures)
-    Path("docs/benchmarks.md").write_text(report)
+    Path("docs/benchmarks.md").write_text(report)  # noqa: ASYNC240  # once, at the end
     sys.stdout.write(report)
 
 
