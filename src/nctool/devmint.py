@@ -91,7 +91,7 @@ def start_dev_mint(
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
 ) -> DevMint:
-    """Start Nutshell on 127.0.0.1 and return once GET /v1/info answers."""
+    """Start Nutshell on 127.0.0.1 and return once GET /v1/info responds."""
     port = port or free_port()
     if not port_is_free(port):
         raise DevMintError(
@@ -137,4 +137,4 @@ def start_dev_mint(
             pass
         time.sleep(0.2)
     mint.stop()
-    raise DevMintError(f"the dev mint did not answer on {url} within {timeout:.0f} s; see {data_dir / 'mint.log'}")
+    raise DevMintError(f"the dev mint did not respond on {url} within {timeout:.0f} s; see {data_dir / 'mint.log'}")

@@ -1,6 +1,6 @@
 """Async HTTP client for one Cashu mint (NUT-01..09), the only I/O seam to the mint.
 
-Every failure leaves this module as a `MintError` subclass that says whether the request may
+Every failure leaves this module as a `MintError` subclass that tells whether the request may
 have taken effect (see `nctool.cashu.errors`).
 """
 

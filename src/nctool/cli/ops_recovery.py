@@ -108,7 +108,7 @@ def recover_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="ask the mint and say what would be done; change nothing"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Resolve every open operation (melt, mint) from the journal and the mint's answers."""
+    """Resolve every open operation (melt, mint) from the journal and the mint's responses."""
     age = parse_duration(max_age) if max_age else None
     report = _run(lambda svc: recover(svc, npub=npub, min_age=age, dry_run=dry_run))
     lines = [

@@ -1,6 +1,6 @@
 """The melt breaker: while tripped, new melts are refused; an operator resumes them.
 
-The state lives in the database (service_flags), so every process sees the same breaker.
+The state lives in the database (service_flags), so every process reads the same breaker.
 """
 
 from __future__ import annotations

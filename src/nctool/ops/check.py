@@ -8,7 +8,7 @@
     ledger_identity          minted + received - sent - paid - fees - spent_elsewhere != unspent + pending
     stuck_operations         operations still open after NCTOOL_STUCK_AFTER_SECONDS
 
-Money missing (holdings below what the flows say) or too many stuck operations trip the melt
+Money missing (holdings below what the flows imply) or too many stuck operations trip the melt
 breaker when the check runs with `trip_breaker=True`.
 """
 
@@ -111,7 +111,7 @@ async def _table_checks(conn: Any) -> list[tuple[list[Any], str, str, Any]]:
     ).join(sums, sums.c.token_id == tokens.c.id)
     rows = (await conn.execute(joined)).all()
     bad_totals = [r for r in rows if int(r.total_amount) != int(r.total)]
-    bad_status = [r for r in rows if r.status != ("pending" if r.reserved else "unspent" if r.unspent else "spent")]
+    bad_status = [r for r in rows if r.status != _expected_status(r.reserved, r.unspent)]
     melted = (await conn.execute(select(tokens.c.transaction_id).where(tokens.c.transaction_type == "melted"))).all()
     live = select(operations.c.id).where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
     orphans = (
@@ -133,6 +133,12 @@ async def _table_checks(conn: Any) -> list[tuple[list[Any], str, str, Any]]:
         (melted, "melted_tokens", "HIGH", lambda r: f"token {r[0]} has type melted"),
         (orphans, "orphan_reservations", "HIGH", lambda r: f"proof {r[0]} reserved by {r[1]}, which is not open"),
     ]
+
+
+def _expected_status(reserved: int, unspent: int) -> str:
+    if reserved:
+        return "pending"
+    return "unspent" if unspent else "spent"
 
 
 async def _stuck_operations(conn: Any, after: timedelta) -> list[Any]:

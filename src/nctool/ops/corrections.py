@@ -1,6 +1,6 @@
 """Manual correction made safe: mark proofs spent by Y only when the mint confirms it.
 
-`force` overrides the mint's answer and needs a reason; both paths are audited.
+`force` overrides the mint's reported state and needs a reason; both paths are audited.
 """
 
 from __future__ import annotations

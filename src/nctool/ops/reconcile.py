@@ -2,7 +2,7 @@
 
 Actions follow the discrepancy table of `nctool.wallet.preflight`: proofs spent elsewhere are
 marked spent (and counted as spent_elsewhere in the ledger), reserved proofs the mint reports
-spent hand their operation to recovery, proofs the mint holds pending are left alone.
+spent hand their operation to recovery, proofs pending at the mint are left alone.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Recovery: drive every non-final operation to a final state from the journal and the mint.
 
 The mint decides: a melt's quote state, checkstate on the inputs, NUT-09 restore of the stored
-outputs. Nothing is released on an ambiguous answer. Each operation is claimed through its
+outputs. Nothing is released on an ambiguous response. Each operation is claimed through its
 lease in the database, so several processes can run recovery at once.
 """
 
@@ -75,7 +75,7 @@ class RecoveryReport:
 
 
 async def resolve(svc: Services, operation: Operation) -> str:
-    """Claim the operation and take one recovery step; return the outcome, or "busy" if another owner holds it."""
+    """Claim the operation and take one recovery step; return the outcome, or "busy" if another owner has it."""
     async with svc.db.transaction("recovery_lease") as conn:
         if not await op_store.try_lease(conn, operation.id, svc.instance_id, svc.settings.lease_seconds):
             return "busy"

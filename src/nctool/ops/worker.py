@@ -104,7 +104,7 @@ async def _periodic(svc: Services, job: str, interval: float, work: Callable[[],
 
 
 async def run_jobs(svc: Services) -> None:
-    """One pass of every background job; each job's failure is logged and does not stop the others."""
+    """Run one pass of every background job; a failing job is logged and does not stop the others."""
     settings = svc.settings
     jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
         ("ledger_check", settings.ledger_check_interval_seconds, lambda: run_check(svc, trip_breaker=True)),

@@ -34,7 +34,7 @@ async def clear_flag(conn: AsyncConnection, name: str) -> bool:
 
 
 async def claim_job(conn: AsyncConnection, job: str, interval: timedelta, owner: str) -> bool:
-    """Claim a periodic job for this run if nobody ran it within `interval`."""
+    """Claim a periodic job for this run if no process ran it within `interval`."""
     name = f"job:{job}"
     now = utcnow()
     result = await conn.execute(

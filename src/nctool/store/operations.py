@@ -106,7 +106,7 @@ async def update_operation(conn: AsyncConnection, operation_id: str, **fields: A
 
 
 async def try_lease(conn: AsyncConnection, operation_id: str, owner: str, seconds: float) -> bool:
-    """Claim the operation for `seconds` unless another live owner holds it."""
+    """Claim the operation for `seconds` unless another live owner has it."""
     now = utcnow()
     result = await conn.execute(
         update(operations)

@@ -1,7 +1,7 @@
 """Keep an operation's lease alive while this process works on it.
 
-Leases are short (NCTOOL_LEASE_SECONDS) so that after a crash another process resumes the
-operation quickly; a live owner renews its lease every third of that time.
+Leases are short (NCTOOL_LEASE_SECONDS), so after a crash another process resumes the operation
+quickly. A live owner renews its lease every third of that time.
 """
 
 from __future__ import annotations

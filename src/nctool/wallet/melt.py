@@ -70,7 +70,7 @@ PENDING_STATES = ("prepared", "swap_sent", "swap_done", "melt_sent", "melt_pendi
 
 @dataclass(frozen=True)
 class MeltResult:
-    """What a melt request reports: paid, or pending at the mint."""
+    """Outcome of a melt request: paid, or pending at the mint."""
 
     operation: Operation
     state: str
@@ -247,7 +247,7 @@ async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:
 
 
 def _quote_error(exc: MintError) -> NctoolError:
-    """Translate a failed melt quote: the mint's 4xx answers are about the invoice, not an outage."""
+    """Translate a failed melt quote: the mint's 4xx responses concern the invoice, not an outage."""
     if exc.status is not None and 400 <= exc.status < 500 and "already paid" in exc.message.lower():
         return InvoiceInFlightError(
             "the mint reports this invoice as already paid or being paid; an invoice is paid once",
@@ -450,7 +450,7 @@ async def _preflight(svc: Services, wallet: Wallet, operation: Operation, select
     except MintError as exc:
         await _fail(svc, operation, exc.error_code, f"pre-flight checkstate failed: {exc.message}")
         raise MintFailureError(
-            f"the mint did not answer the pre-flight proof check: {exc.message}; funds are safe (released)",
+            f"the pre-flight proof check at the mint failed: {exc.message}; funds are safe (released)",
             code=exc.error_code,
             timeout=exc.error_code == "MINT_TIMEOUT",
             fundsStatus="released",
@@ -636,7 +636,7 @@ async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) ->
 
 
 async def settle_answer(svc: Services, operation: Operation, answer: MeltQuote) -> MeltResult:
-    """Act on the mint's melt answer or quote state: settle, keep pending, or release after checkstate."""
+    """Act on the mint's melt response or quote state: settle, keep pending, or release after checkstate."""
     if answer.state == "PAID":
         return MeltResult(await settle_paid(svc, operation, answer), "paid")
     if answer.state == "PENDING":
@@ -655,7 +655,7 @@ def _blank_outputs(operation: Operation) -> list[dict[str, Any]]:
 
 
 async def _collect_change(svc: Services, operation: Operation, answer: MeltQuote) -> list[Proof]:
-    """Return the NUT-08 change: from the answer, else the quote state, else NUT-09 restore."""
+    """Return the NUT-08 change: from the melt response, else the quote state, else NUT-09 restore."""
     blanks = _blank_outputs(operation)
     if not blanks:
         return []
@@ -791,7 +791,7 @@ async def _after_failed_request(
             quoteId=operation.quote_id,
         )
         raise MintFailureError(
-            f"the mint's answer to the {step} is unknown ({exc.message}); the funds stay reserved and the "
+            f"the outcome of the {step} is unknown ({exc.message}); the funds stay reserved and the "
             "service resolves the payment with the mint on its own",
             code=exc.error_code,
             timeout=exc.error_code == "MINT_TIMEOUT",

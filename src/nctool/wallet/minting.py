@@ -168,9 +168,9 @@ async def _mint_and_store(svc: Services, operation: Operation) -> MintCompletion
     except MintRejectedError as exc:
         if exc.code not in (11003, 20002):
             raise MintFailureError(
-                f"the mint refused to issue: {exc.message}", code=exc.error_code, transactionId=operation.id
+                f"the mint rejected the mint request: {exc.message}", code=exc.error_code, transactionId=operation.id
             ) from exc
-        # Our outputs were signed by an earlier attempt whose answer never arrived.
+        # Our outputs were signed by an earlier attempt whose response never arrived.
         outputs, signatures = match_restored(outputs, await svc.mint.restore(blinded_messages(outputs)))
     except MintError as exc:
         raise MintFailureError(

@@ -2,7 +2,7 @@
 
 Each planned output is a JSON-ready dict: amount, keyset id, secret, blinding factor r, B_ and
 role (send, keep, change, mint). With these stored, any signature the mint issued can be
-turned into a proof again, from the mint's answer or through NUT-09 restore.
+turned into a proof again, from the mint's response or through NUT-09 restore.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ async def plan_wallet_outputs(
     amounts = [(amount, role) for group, role in groups for amount in group]
     seed = await wallet_store.get_seed(conn, wallet_id)
     if seed is None or keyset_id[:2] not in DERIVABLE_KEYSET_VERSIONS:
-        # NOTE: such outputs cannot be restored from the seed; the journal still holds their secrets.
+        # NOTE: such outputs cannot be restored from the seed; the journal still contains their secrets.
         return [o for group, role in groups for o in plan_outputs(group, keyset_id, role)]
     start = await reserve_counters(conn, wallet_id, keyset_id, len(amounts))
     planned: list[dict[str, Any]] = []

@@ -24,7 +24,7 @@ log = get_logger()
 
 
 def validate_npub(npub: str) -> str:
-    """Return the npub in its canonical form (stripped, lowercase) or raise a 400 that says what is wrong."""
+    """Return the npub in its canonical form (stripped, lowercase) or raise a 400 that names the problem."""
     try:
         decode_npub(npub)
     except NostrKeyError as exc:
