@@ -1,7 +1,7 @@
 """Lightning in: mint quotes (NUT-04) and crediting paid quotes, idempotently.
 
 Operation states: quote_created -> mint_sent -> completed, or quote_created -> expired.
-The outputs are committed in `mint_sent` before POST /v1/mint, so an answer lost on the way
+The outputs are committed in `mint_sent` before POST /v1/mint, so a response lost on the way
 back is recovered with NUT-09 restore instead of being signed twice or lost.
 """
 
