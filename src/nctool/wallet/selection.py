@@ -57,11 +57,18 @@ def _greedy_exact(candidates: Sequence[StoredProof], amount: int) -> list[Stored
             remaining -= proof.amount
             if remaining == 0:
                 return chosen
+            if len(chosen) == MAX_EXACT_INPUTS:
+                return None
     return None
 
 
+# An exact match with more inputs than this costs more in input fees than the swap it saves.
+MAX_EXACT_INPUTS = 64
+
+
 def _exact(candidates: Sequence[StoredProof], target: int, fee_ppk: Mapping[str, int]) -> Selection | None:
-    max_fee = -(-len(candidates) * max(fee_ppk.values(), default=0) // 1000)
+    inputs = min(len(candidates), MAX_EXACT_INPUTS)
+    max_fee = -(-inputs * max(fee_ppk.values(), default=0) // 1000)
     for fee in range(max_fee + 1):
         chosen = _greedy_exact(candidates, target + fee)
         if chosen is not None and fee_for(chosen, fee_ppk) == fee:
