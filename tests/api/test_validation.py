@@ -155,3 +155,9 @@ async def test_invoice_paid_by_another_wallet_is_409(stack, npub):
     assert response.status_code == 409
     assert response.json()["code"] == "INVOICE_ALREADY_PAID"
     assert response.json()["fundsStatus"] == "untouched"
+
+
+async def test_openapi_documents_melt_errors(stack):
+    melt = (await stack.api.call("GET", "/openapi.json")).json()["paths"]["/api/wallet/{npub}/melt"]["post"]
+    for status in ("202", "400", "402", "404", "409", "502", "503", "504"):
+        assert status in melt["responses"], status

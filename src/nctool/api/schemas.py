@@ -30,3 +30,30 @@ class MeltBody(_Body):
 class CleanupBody(_Body):
     dryRun: bool = Field(default=True, description="report what would be done without changing anything")
     maxAge: StrictInt = Field(default=3_600_000, ge=0, description="only operations older than this, in ms")
+
+
+class ErrorBody(BaseModel):
+    """Every error response: a stable code, a severity, and a message that says what to do."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: bool = False
+    error: str = Field(description="short label")
+    message: str = Field(description="what failed and what to do next")
+    code: str = Field(description="machine-readable code, e.g. INSUFFICIENT_BALANCE or NUT_20004")
+    severity: str = Field(description="CRITICAL, HIGH, MEDIUM or LOW")
+    details: list[str] | None = Field(default=None, description="one line per invalid field (400 only)")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI descriptions of the error statuses a route can return."""
+    meaning = {
+        400: "invalid input; details names each field",
+        402: "insufficient balance, with required and available",
+        404: "unknown wallet",
+        409: "conflict: reconciliation block, idempotency key reuse, invoice already paid or in flight",
+        502: "the mint failed; fundsStatus says whether funds are untouched, released or pending",
+        503: "melts halted by the ledger breaker",
+        504: "the mint timed out; fundsStatus says whether funds are untouched, released or pending",
+    }
+    return {status: {"model": ErrorBody, "description": meaning[status]} for status in statuses}

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from nctool.api.schemas import CleanupBody, CreateWalletBody, MeltBody, MintBody, MintCompleteBody
+from nctool.api.schemas import CleanupBody, CreateWalletBody, MeltBody, MintBody, MintCompleteBody, error_responses
 from nctool.errors import InputError
 from nctool.observability import metrics
 from nctool.ops.recovery import recover, recovery_stats
@@ -27,7 +27,7 @@ from nctool.wallet.wallets import (
     wallet_info,
 )
 
-router = APIRouter(prefix="/api/wallet")
+router = APIRouter(prefix="/api/wallet", responses=error_responses(400, 404, 502, 504))
 
 TRANSACTION_TYPES = ("minted", "received", "sent", "change", "melt")
 
@@ -82,7 +82,7 @@ async def mint(npub: str, body: MintBody, request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/{npub}/mint/complete")
+@router.post("/{npub}/mint/complete", responses=error_responses(409))
 async def mint_complete(npub: str, body: MintCompleteBody, request: Request) -> dict[str, Any]:
     if not body.quoteId and not body.transactionId:
         raise InputError(
@@ -148,7 +148,13 @@ async def receipts_check(npub: str, request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/{npub}/melt")
+@router.post(
+    "/{npub}/melt",
+    responses={
+        202: {"description": "the payment is pending at the mint; the body carries transactionId and state"},
+        **error_responses(402, 409, 503),
+    },
+)
 async def melt(
     npub: str,
     body: MeltBody,
