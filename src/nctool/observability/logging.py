@@ -20,23 +20,37 @@ _SECRET_KEYS = frozenset({"secret", "secrets", "proofs", "privateKey", "private_
 
 
 class ReopenableFile:
-    """A log file that reopens on SIGHUP, so that logrotate can move it away."""
+    """A log file that reopens on request, so that logrotate can move it away.
+
+    `request_reopen` only sets a flag, which makes it safe in a signal handler: the next
+    `write` closes the old handle and opens the path anew, under the write lock.
+    """
 
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
+        self._reopen_requested = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: TextIO = path.open("a", encoding="utf-8")
 
+    def request_reopen(self) -> None:
+        self._reopen_requested = True
+
     def write(self, line: str) -> None:
         with self._lock:
+            if self._reopen_requested:
+                self._reopen_locked()
             self._handle.write(line)
             self._handle.flush()
 
     def reopen(self) -> None:
         with self._lock:
-            self._handle.close()
-            self._handle = self.path.open("a", encoding="utf-8")
+            self._reopen_locked()
+
+    def _reopen_locked(self) -> None:
+        self._reopen_requested = False
+        self._handle.close()
+        self._handle = self.path.open("a", encoding="utf-8")
 
 
 class _TeeLogger:
@@ -66,6 +80,12 @@ def _rename_event(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> 
 _log_file: ReopenableFile | None = None
 
 
+def _on_sighup(_signum: int, _frame: Any) -> None:
+    # A signal handler may interrupt a write that has acquired the file's lock, so it only sets a flag.
+    if _log_file is not None:
+        _log_file.request_reopen()
+
+
 def configure_logging(level: str = "INFO", log_file: Path | None = None, stream: TextIO | None = None) -> None:
     """Send JSON lines to stdout (or `stream`) and to `log_file`; SIGHUP reopens the file."""
     global _log_file
@@ -74,7 +94,7 @@ def configure_logging(level: str = "INFO", log_file: Path | None = None, stream:
     if _log_file is not None:
         targets.append(_log_file)
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGHUP, lambda *_: _log_file.reopen() if _log_file else None)
+            signal.signal(signal.SIGHUP, _on_sighup)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
