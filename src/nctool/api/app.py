@@ -1,4 +1,4 @@
-"""The FastAPI application: builds services, migrates the schema, runs the worker."""
+"""The FastAPI application: builds services, migrates the schema, runs the worker and the mint monitor."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from nctool.api.wallet_routes import router as wallet_router
 from nctool.cashu.errors import MintError
 from nctool.config import Settings, get_settings
 from nctool.observability import metrics
+from nctool.observability.http import HttpMetricsMiddleware
 from nctool.observability.logging import get_logger
+from nctool.ops.mintcheck import monitor_mint
 from nctool.ops.worker import run_forever
 from nctool.wallet.services import Services
 
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = svc
         stop = asyncio.Event()
         worker = asyncio.create_task(run_forever(svc, stop)) if settings.worker_enabled else None
+        monitor = asyncio.create_task(monitor_mint(svc, stop))
         log.info(
             "nctool started",
             version=nctool.__version__,
@@ -49,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             stop.set()
+            with suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(monitor, timeout=10)
             if worker is not None:
                 with suppress(asyncio.CancelledError):
                     await asyncio.wait_for(worker, timeout=10)
@@ -57,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="nctool", version=nctool.__version__, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(system_router)
     app.include_router(wallet_router)
     return app
