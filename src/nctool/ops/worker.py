@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from prometheus_client import Gauge
 from sqlalchemy import func, select
 
 from nctool.cashu.errors import MintError
@@ -29,10 +28,6 @@ from nctool.store.tables import operations, utcnow
 from nctool.wallet.services import Services
 
 log = get_logger()
-
-JOB_LAST_SUCCESS = Gauge(
-    "job_last_success_timestamp_seconds", "Unix time of each background job's last successful run", ["job"]
-)
 
 
 async def run_once(svc: Services) -> Counter[str]:
@@ -100,7 +95,7 @@ async def _periodic(svc: Services, job: str, interval: float, work: Callable[[],
     if not claimed:
         return
     await work()
-    JOB_LAST_SUCCESS.labels(job=job).set(time.time())
+    metrics.JOB_LAST_SUCCESS.labels(job_name=job).set(time.time())
 
 
 async def run_jobs(svc: Services) -> None:
@@ -112,7 +107,7 @@ async def run_jobs(svc: Services) -> None:
     ]
     try:
         await run_once(svc)
-        JOB_LAST_SUCCESS.labels(job="worker").set(time.time())
+        metrics.JOB_LAST_SUCCESS.labels(job_name="worker").set(time.time())
     except Exception as exc:  # the loop must survive any single failure
         log.error("Worker pass failed", error=repr(exc))
     for job, interval, work in jobs:
