@@ -133,7 +133,7 @@ def test_metrics_follow_prometheus_naming():
         if family.type == "counter":
             assert {s.name for s in family.samples} <= {f"{family.name}_total", f"{family.name}_created"}, family.name
         if family.type == "histogram":
-            assert family.name.endswith("_seconds"), family.name
+            assert family.name.endswith(("_seconds", "_sats")), family.name
         assert re.fullmatch(r"[a-z][a-z0-9_]*", family.name), family.name
 
 

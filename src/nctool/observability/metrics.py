@@ -106,6 +106,11 @@ MELT_DURATION = Histogram(
 MELT_STAGE_DURATION = Histogram(
     "melt_stage_duration_seconds", "Duration of each melt stage", ["stage"], buckets=SLO_BUCKETS
 )
+MELT_CHANGE = Histogram(
+    "melt_change_amount_sats",
+    "Fee change (NUT-08) the mint returned per paid melt, in sats",
+    buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+)
 RECONCILIATION_BLOCKED = Counter("proof_reconciliation_blocked", "Melts blocked by pre-flight reconciliation")
 DISCREPANCIES = Counter("proof_discrepancies", "Proof state discrepancies found", ["type", "severity"])
 BALANCE_ERRORS = Counter("balance_calculation_errors", "Balance computations that failed or disagreed")
@@ -125,7 +130,7 @@ STUCK_OPERATIONS = Gauge(
 )
 MELTS_HALTED = Gauge("melts_halted", "1 while new melts are refused by the breaker")
 JOB_LAST_SUCCESS = Gauge(
-    "background_job_last_success_timestamp_seconds",
+    "job_last_success_timestamp_seconds",
     "Unix time of each background job's last successful run in this process; 0 before the first",
     ["job_name"],
 )
