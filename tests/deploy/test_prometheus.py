@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
-from .conftest import PROMETHEUS, missing_from, rule_fields, rule_files
+from .conftest import DEPLOY, PROMETHEUS, missing_from, rule_fields, rule_files
+
+DOCS = DEPLOY.parent / "docs"
 
 RUNBOOK_ALERTS = [
     "CriticalMeltFailures",
@@ -77,3 +80,16 @@ async def test_latency_slo_bucket_is_exported(exposition):
 async def test_exposition_passes_promtool_check_metrics(exposition):
     result = _promtool("check", "metrics", stdin=exposition)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _anchors(markdown: str) -> set[str]:
+    """Return the GitHub anchors of the document's headings."""
+    headings = re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE)
+    return {re.sub(r"[^a-z0-9 _-]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_alert_runbook_links_resolve():
+    anchors = _anchors((DOCS / "observability.md").read_text())
+    links = {link for path in rule_files() for link in rule_fields(path, "runbook")}
+    assert links
+    assert sorted(link for link in links if link.split("#", 1)[1] not in anchors) == []
