@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest_asyncio
@@ -18,6 +20,27 @@ SCRAPE_SERIES = frozenset({"up"})
 # Labels Prometheus attaches to every scraped series.
 TARGET_LABELS = frozenset({"job", "instance"})
 _KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool"})
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_command(args: list[str], *, stdin: str = "", cwd: Path | None = None) -> CommandResult:
+    """Run a program without blocking the event loop that the in-process services share."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=120)
+    assert process.returncode is not None
+    return CommandResult(process.returncode, out.decode(), err.decode())
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import DEPLOY
+from .conftest import DEPLOY, run_command
 
 UNIT = DEPLOY / "systemd" / "nctool.service"
 LOGROTATE = DEPLOY / "logrotate" / "nctool"
@@ -23,13 +22,13 @@ def _cron_entries() -> list[str]:
     return [line for line in lines if line and not line.startswith("#") and "=" not in line.split()[0]]
 
 
-def test_systemd_unit_verifies(tmp_path: Path):
+async def test_systemd_unit_verifies(tmp_path: Path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
     unit = tmp_path / "nctool.service"
     unit.write_text(UNIT.read_text().replace("/opt/nctool/.venv/bin/nctool", str(NCTOOL)))
-    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)  # noqa: S603
+    result = await run_command([analyze, "verify", str(unit)])
     assert result.returncode == 0, result.stderr
 
 

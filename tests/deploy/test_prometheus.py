@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
-from .conftest import DEPLOY, PROMETHEUS, missing_from, rule_fields, rule_files
+from .conftest import DEPLOY, PROMETHEUS, CommandResult, missing_from, rule_fields, rule_files, run_command
 
 DOCS = DEPLOY.parent / "docs"
 
@@ -26,26 +25,24 @@ BURN_RATE_ALERTS = [
 SERVICE_ALERTS = ["MintDown", "MeltsHalted", "OperationsStuck", "JobStale"]
 
 
-def _promtool(*args: str, cwd: Path = PROMETHEUS, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+async def _promtool(*args: str, cwd: Path = PROMETHEUS, stdin: str = "") -> CommandResult:
     promtool = shutil.which("promtool")
     assert promtool, "promtool not found; `make promtool` installs it (Debian package prometheus)"
-    return subprocess.run(  # noqa: S603  # promtool from PATH with fixed arguments
-        [promtool, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120
-    )
+    return await run_command([promtool, *args], cwd=cwd, stdin=stdin)
 
 
 def _alert_names() -> set[str]:
     return {name for path in rule_files() for name in rule_fields(path, "alert")}
 
 
-def test_rule_files_pass_promtool_check():
-    result = _promtool("check", "rules", *[p.name for p in rule_files()])
+async def test_rule_files_pass_promtool_check():
+    result = await _promtool("check", "rules", *[p.name for p in rule_files()])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_rule_unit_tests_pass():
+async def test_rule_unit_tests_pass():
     tests = sorted(p.name for p in (PROMETHEUS / "tests").glob("*.yml"))
-    result = _promtool("test", "rules", *tests, cwd=PROMETHEUS / "tests")
+    result = await _promtool("test", "rules", *tests, cwd=PROMETHEUS / "tests")
     assert tests
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -60,11 +57,11 @@ def test_every_alert_has_unit_test():
     assert sorted(alert for alert in _alert_names() if f"alertname: {alert}\n" not in tests) == []
 
 
-def test_example_scrape_config_passes_promtool_check(tmp_path: Path):
+async def test_example_scrape_config_passes_promtool_check(tmp_path: Path):
     config = (PROMETHEUS / "scrape" / "nctool-scrape.yml").read_text()
     local = config.replace("/etc/prometheus/nctool/", f"{PROMETHEUS}/")
     (tmp_path / "prometheus.yml").write_text(local)
-    result = _promtool("check", "config", "prometheus.yml", cwd=tmp_path)
+    result = await _promtool("check", "config", "prometheus.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -78,7 +75,7 @@ async def test_latency_slo_bucket_is_exported(exposition):
 
 
 async def test_exposition_passes_promtool_check_metrics(exposition):
-    result = _promtool("check", "metrics", stdin=exposition)
+    result = await _promtool("check", "metrics", stdin=exposition)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 from sqlalchemy import select
@@ -173,7 +172,7 @@ async def test_runbook_log_queries_return_fields(paid_melt, blocked_melt, critic
         assert [row for row in rows if row and all(value is not None for value in row)], pattern
 
 
-def test_sighup_reopens_log_file(tmp_path):
+async def test_sighup_reopens_log_file(tmp_path):
     path = tmp_path / "nctool.jsonl"
     script = (
         "import os, signal, sys\n"
@@ -186,7 +185,8 @@ def test_sighup_reopens_log_file(tmp_path):
         "os.kill(os.getpid(), signal.SIGHUP)\n"
         "get_logger().info('after rotation')\n"
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)  # noqa: S603  # this interpreter
+    result = await run_command([sys.executable, "-c", script])
+    assert result.returncode == 0, result.stderr
     rotated = [json.loads(line)["message"] for line in path.with_suffix(".1").read_text().splitlines()]
     current = [json.loads(line)["message"] for line in path.read_text().splitlines()]
     assert rotated == ["before rotation"]

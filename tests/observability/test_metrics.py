@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,8 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from nctool.observability import metrics
 from nctool.ops.mintcheck import probe_mint
+
+from .conftest import run_command
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "nctool"
 
@@ -143,15 +144,16 @@ def test_slo_thresholds_are_bucket_edges():
         assert threshold in metrics.SLO_BUCKETS, threshold
 
 
-def test_known_label_sets_export_zero_at_start():
+async def test_known_label_sets_export_zero_at_start():
     script = (
         "from prometheus_client import generate_latest\n"
         "from nctool.observability import metrics\n"
         "metrics.init_label_sets()\n"
         "print(generate_latest().decode())\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)  # noqa: S603
+    result = await run_command([sys.executable, "-c", script])
     text = result.stdout
+    assert result.returncode == 0, result.stderr
     expected = [
         'melt_attempts_total{amount_range="1-100"} 0.0',
         'melt_success_total{change="no_change"} 0.0',
