@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest_asyncio
+
 from nctool.ops import breaker
 from nctool.testing.lightning import make_invoice, make_npub
 
@@ -124,3 +126,33 @@ async def test_failing_payments_make_health_critical(failing_stack):
     assert body["checks"]["meltFailureRate"]["status"] == "critical"
     assert body["health"]["status"] == "critical"
     assert status == 503
+
+
+@pytest_asyncio.fixture
+async def outage_api(quiet_service, quiet_api, tmp_path):  # type: ignore[no-untyped-def]
+    """The quiet service after its SQLite file was replaced by a directory, so no connection opens."""
+    await quiet_service.services.db.engine.dispose()
+    (tmp_path / "nctool.db").rename(tmp_path / "moved.db")
+    (tmp_path / "nctool.db").mkdir()
+    return quiet_api
+
+
+async def test_database_outage_is_critical(outage_api):
+    status, body = await _health(outage_api, "/health")
+    assert status == 503
+    assert body["checks"]["database"]["ok"] is False
+    assert body["health"]["status"] == "critical"
+
+
+async def test_database_outage_fails_readiness(outage_api):
+    response = await outage_api.call("GET", "/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unready"
+
+
+async def test_database_outage_in_diagnostics(outage_api):
+    response = await outage_api.call("GET", "/api/wallet/system/diagnostics")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["database"]["status"] == "error"
+    assert "recentErrors" not in body
