@@ -39,8 +39,9 @@ async def test_restore_from_seed_into_empty_database(stack, npub, tmp_path):
     api = ApiClient(fresh.url)
     try:
         await api.create(npub)
-        code, out = await ops(fresh_db, stack.mint.url, "restore", npub, "--seed-file", str(seed_file), "--dry-run",
-                              "--json")
+        code, out = await ops(
+            fresh_db, stack.mint.url, "restore", npub, "--seed-file", str(seed_file), "--dry-run", "--json"
+        )
         assert code == 0
         assert json.loads(out)["restored_amount"] == balance
         assert (await api.balance(npub))["balance"] == 0

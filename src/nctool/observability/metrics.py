@@ -106,7 +106,6 @@ MELT_DURATION = Histogram(
 MELT_STAGE_DURATION = Histogram(
     "melt_stage_duration_seconds", "Duration of each melt stage", ["stage"], buckets=SLO_BUCKETS
 )
-# TODO: observe in wallet/melt.py when a melt settles as paid; until then it stays empty.
 MELT_CHANGE = Histogram(
     "melt_change_amount_sats",
     "Fee change (NUT-08) the mint returned per paid melt, in sats",

@@ -10,7 +10,8 @@ import httpx
 
 class ApiClient:
     def __init__(self, base_url: str):
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=60)
+        # A short keep-alive avoids reusing a connection the server is closing at the same moment.
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(keepalive_expiry=2))
 
     async def aclose(self) -> None:
         await self.http.aclose()

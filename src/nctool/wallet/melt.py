@@ -732,6 +732,7 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
             quoteId=operation.quote_id,
         ) from exc
     metrics.MELT_STAGE_DURATION.labels(stage="db_update").observe(time.perf_counter() - started)
+    metrics.MELT_CHANGE.observe(change_amount)
     assert done is not None
     return done
 
