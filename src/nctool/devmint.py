@@ -31,7 +31,9 @@ class DevMintError(RuntimeError):
 
 
 def port_is_free(port: int) -> bool:
+    """Return whether a server could listen on the port now (connections in TIME_WAIT do not count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -72,8 +74,10 @@ class DevMint:
     url: str
     process: subprocess.Popen[bytes]
     data_dir: Path
+    stopping: bool = False
 
     def stop(self) -> None:
+        self.stopping = True
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -85,7 +85,7 @@ def _db(stack) -> str:  # type: ignore[no-untyped-def]
 async def test_check_clean_ledger_exits_zero(stack, npub):
     await stack.api.fund(npub, 500)
     await stack.api.melt(npub, make_invoice(100))
-    code, out = await ops(_db(stack), stack.mint.url, "check", "--json")
+    code, out = await ops(_db(stack), stack.proxy.url, "check", "--json")
     report = json.loads(out)
     assert code == 0
     assert report["clean"] is True
@@ -135,33 +135,33 @@ async def test_breaker_halts_melts_until_resumed(stack, npub, tmp_path):
 async def test_reconcile_dry_run_changes_nothing(stack, npub):
     await stack.api.fund(npub, 1000)
     await spend_elsewhere(stack.svc, stack.mint.url, npub, 512)
-    code, out = await ops(_db(stack), stack.mint.url, "reconcile", npub, "--dry-run", "--json")
+    code, out = await ops(_db(stack), stack.proxy.url, "reconcile", npub, "--dry-run", "--json")
     report = json.loads(out)
     assert code == 0
     assert report["discrepancies"] == {"DB_UNSPENT_MINT_SPENT": 1}
     assert report["actions"] == {}
-    code, out = await ops(_db(stack), stack.mint.url, "reconcile", npub, "--json")  # leave the stack consistent
+    code, out = await ops(_db(stack), stack.proxy.url, "reconcile", npub, "--json")  # leave the stack consistent
     assert json.loads(out)["actions"] == {"marked_spent": 1}
 
 
 async def test_reconcile_marks_spent_elsewhere(stack, npub):
     await stack.api.fund(npub, 1000)
     await spend_elsewhere(stack.svc, stack.mint.url, npub, 256)
-    code, out = await ops(_db(stack), stack.mint.url, "reconcile", "--all", "--json")
+    code, out = await ops(_db(stack), stack.proxy.url, "reconcile", "--all", "--json")
     assert code == 0
     assert json.loads(out)["actions"]["marked_spent"] >= 1
     assert (await stack.api.balance(npub))["balance"] == 1000 - 256
 
 
 async def test_reconcile_needs_npub_or_all(stack):
-    code, _ = await ops(_db(stack), stack.mint.url, "reconcile")
+    code, _ = await ops(_db(stack), stack.proxy.url, "reconcile")
     assert code == 2
 
 
 async def test_mark_spent_acts_on_mint_confirmed_proof(stack, npub):
     await stack.api.fund(npub, 1000)
     y = await spend_elsewhere(stack.svc, stack.mint.url, npub, 128)
-    code, out = await ops(_db(stack), stack.mint.url, "mark-spent", "--y", y, "--json")
+    code, out = await ops(_db(stack), stack.proxy.url, "mark-spent", "--y", y, "--json")
     assert code == 0
     assert json.loads(out)[0]["action"] == "marked_spent"
 
@@ -170,7 +170,7 @@ async def test_mark_spent_refuses_unspent_proof(stack, npub):
     await stack.api.fund(npub, 100)
     async with stack.svc.db.read() as conn:
         y = (await conn.execute(select(proofs.c.Y).where(proofs.c.state == "unspent"))).first()[0]
-    code, out = await ops(_db(stack), stack.mint.url, "mark-spent", "--y", y, "--json")
+    code, out = await ops(_db(stack), stack.proxy.url, "mark-spent", "--y", y, "--json")
     result = json.loads(out)[0]
     assert code == 1
     assert result["action"] == "refused"
@@ -178,8 +178,8 @@ async def test_mark_spent_refuses_unspent_proof(stack, npub):
 
 
 async def test_mark_spent_force_needs_reason(stack):
-    code, _ = await ops(_db(stack), stack.mint.url, "mark-spent", "--y", "02" + "ab" * 32, "--force")
-    assert code == 1
+    code, _ = await ops(_db(stack), stack.proxy.url, "mark-spent", "--y", "02" + "ab" * 32, "--force")
+    assert code == 2  # usage error
 
 
 async def test_forced_mark_spent_is_undone_by_reconcile(stack, npub):
@@ -188,9 +188,9 @@ async def test_forced_mark_spent_is_undone_by_reconcile(stack, npub):
         y = (
             await conn.execute(select(proofs.c.Y).where(proofs.c.state == "unspent").order_by(proofs.c.id.desc()))
         ).first()[0]
-    code, out = await ops(_db(stack), stack.mint.url, "mark-spent", "--y", y, "--force", "--reason", "test", "--json")
+    code, out = await ops(_db(stack), stack.proxy.url, "mark-spent", "--y", y, "--force", "--reason", "test", "--json")
     assert json.loads(out)[0]["action"] == "forced_spent"
-    code, out = await ops(_db(stack), stack.mint.url, "reconcile", npub, "--include-spent", "--json")
+    code, out = await ops(_db(stack), stack.proxy.url, "reconcile", npub, "--include-spent", "--json")
     assert code == 0
     assert json.loads(out)["actions"] == {"restored_unspent": 1}
     assert (await stack.api.balance(npub))["balance"] == 100
@@ -262,5 +262,17 @@ async def test_maintenance_commands(stack, npub, tmp_path):
 
 
 async def test_duration_option_is_validated(stack):
-    code, _ = await ops(_db(stack), stack.mint.url, "cleanup", "--failed-older-than", "thirty days")
+    code, _ = await ops(_db(stack), stack.proxy.url, "cleanup", "--failed-older-than", "thirty days")
     assert code == 2
+
+
+async def test_reconcile_unknown_wallet_fails(stack, npub):
+    code, _ = await ops(_db(stack), stack.proxy.url, "reconcile", npub, "--dry-run")
+    assert code == 1
+
+
+async def test_cleanup_api_accepts_empty_body(stack, npub):
+    await stack.api.create(npub)
+    response = await stack.api.http.post(f"/api/wallet/{npub}/cleanup")
+    assert response.status_code == 200
+    assert response.json()["dryRun"] is True

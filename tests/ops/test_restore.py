@@ -43,11 +43,11 @@ async def test_restore_from_seed_into_empty_database(stack, npub, tmp_path):
             fresh_db, stack.mint.url, "restore", npub, "--seed-file", str(seed_file), "--dry-run", "--json"
         )
         assert code == 0
-        assert json.loads(out)["restored_amount"] == balance
+        assert json.loads(out)["restoredAmount"] == balance
         assert (await api.balance(npub))["balance"] == 0
         code, out = await ops(fresh_db, stack.mint.url, "restore", npub, "--seed-file", str(seed_file), "--json")
         assert code == 0
-        assert json.loads(out)["restored_amount"] == balance
+        assert json.loads(out)["restoredAmount"] == balance
         assert (await api.balance(npub))["balance"] == balance
         info = (await api.call("GET", f"/api/wallet/{npub}/info")).json()["walletInfo"]["ledger"]
         assert info["received"] == balance
@@ -66,8 +66,8 @@ async def test_restore_twice_adds_nothing(stack, npub, tmp_path):
         code, out = await ops(database, stack.mint.url, "restore", npub, "--json")
         report = json.loads(out)
         assert code == 0
-        assert report["restored_amount"] == 0
-        assert report["already_known"] == 4  # 300 = 256 + 32 + 8 + 4
+        assert report["restoredAmount"] == 0
+        assert report["alreadyKnown"] == 4  # 300 = 256 + 32 + 8 + 4
         async with service.services.db.read() as conn:
             counters = (await conn.execute(select(keyset_counters.c.counter))).scalars().all()
         assert counters == [4]

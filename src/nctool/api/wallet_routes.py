@@ -223,8 +223,9 @@ async def transactions(
 
 
 @router.post("/{npub}/cleanup")
-async def cleanup(npub: str, body: CleanupBody, request: Request) -> dict[str, Any]:
+async def cleanup(npub: str, request: Request, body: CleanupBody | None = None) -> dict[str, Any]:
     """Resolve this wallet's open operations older than maxAge (ms) from the journal and the mint."""
+    body = body or CleanupBody()
     svc = services(request)
     wallet = await require_wallet(svc, npub)
     report = await recover(svc, npub=wallet.npub, min_age=timedelta(milliseconds=body.maxAge), dry_run=body.dryRun)

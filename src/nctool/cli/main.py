@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from nctool.cli import ops_observability, ops_recovery  # noqa: F401  # they reg
 from nctool.cli.ops import ops_app
 from nctool.config import Settings, get_settings
 from nctool.devmint import DevMint, DevMintError, start_dev_mint
-from nctool.observability.logging import configure_logging
+from nctool.observability.logging import configure_logging, get_logger
 
 app = typer.Typer(help="Cashu wallet service for Nostr users.", no_args_is_help=True)
 wallet_app = typer.Typer(help="Wallet commands against a running nctool service.", no_args_is_help=True)
@@ -66,6 +67,7 @@ def run(
             raise typer.Exit(1) from exc
         os.environ["NCTOOL_MINT_URL"] = mint.url
         console.print(f"dev mint on {mint.url}", style="dim", highlight=False)
+        threading.Thread(target=_watch_dev_mint, args=(mint,), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         _serve(Settings())
@@ -74,6 +76,19 @@ def run(
     finally:
         if mint is not None:
             mint.stop()
+
+
+def _watch_dev_mint(mint: DevMint) -> None:
+    """Reap the dev mint when it exits and say so; nctool keeps serving and reports the mint down."""
+    code = mint.process.wait()
+    if mint.stopping:
+        return
+    get_logger().error(
+        "Dev mint exited",
+        exitCode=code,
+        mintUrl=mint.url,
+        action="see data/dev-mint/mint.log, then restart with make run",
+    )
 
 
 @app.command("dev-mint")

@@ -24,7 +24,7 @@ from rich.progress import Progress as RichProgress
 from nctool.cashu.errors import MintError
 from nctool.cli.ops import ops_app
 from nctool.config import get_settings
-from nctool.errors import NctoolError
+from nctool.errors import InputError, NctoolError
 from nctool.observability.logging import configure_logging, get_logger
 from nctool.ops import breaker, corrections, maintenance
 from nctool.ops.check import run_check
@@ -67,6 +67,9 @@ def _run(work: Callable[[Services], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except InputError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     except (NctoolError, MintError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
@@ -181,10 +184,12 @@ def mark_spent_command(
 
 
 @ops_app.command("resume-melts")
-def resume_melts_command(reason: str = typer.Option("investigated", help="recorded in the audit log")) -> None:
+def resume_melts_command(
+    reason: str = typer.Option("investigated", help="recorded in the audit log"), as_json: bool = JSON_OPTION
+) -> None:
     """Clear the melt breaker so that new melts are accepted again."""
     was_set = _run(lambda svc: breaker.resume(svc, by=getpass.getuser(), reason=reason))
-    typer.echo("melts resumed" if was_set else "melts were not halted")
+    _emit({"resumed": was_set}, as_json, "melts resumed" if was_set else "melts were not halted")
 
 
 @ops_app.command("cleanup")
@@ -196,11 +201,13 @@ def cleanup_command(
     """Delete old failed and expired operations that moved no money."""
     age = parse_duration(failed_older_than)
     result = _run(lambda svc: maintenance.cleanup_failed(svc, age, dry_run=dry_run))
+    verb = "would delete" if dry_run else "deleted"
+    removable = result.matched - result.kept_with_fees
     _emit(
-        asdict(result),
+        result.as_dict(),
         as_json,
-        f"{'dry run: ' if dry_run else ''}{result.matched} old failed or expired, "
-        f"{result.deleted} deleted, {result.kept_with_fees} kept because they paid fees",
+        f"{result.matched} old failed or expired operations: {removable} {verb}, "
+        f"{result.kept_with_fees} kept because they paid fees",
     )
 
 
@@ -208,6 +215,7 @@ def cleanup_command(
 def archive_audit_command(
     older_than: str = typer.Option("30d", help="age of audit entries to move to audit_log_archive"),
     dry_run: bool = typer.Option(False, "--dry-run", help="count only"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Move old audit entries into audit_log_archive (moved, not deleted)."""
     age = parse_duration(older_than)
@@ -216,7 +224,11 @@ def archive_audit_command(
         moved = _run(lambda svc: maintenance.archive_audit(svc, age, dry_run=dry_run, progress=update))
     finally:
         done()
-    typer.echo(f"{'would move' if dry_run else 'moved'} {moved} audit entries to audit_log_archive")
+    _emit(
+        {"moved": 0 if dry_run else moved, "matched": moved, "dryRun": dry_run},
+        as_json,
+        f"{'would move' if dry_run else 'moved'} {moved} audit entries to audit_log_archive",
+    )
 
 
 @ops_app.command("db-stats")

@@ -68,7 +68,9 @@ class _TeeLogger:
 
 def _drop_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in _SECRET_KEYS.intersection(event):
-        event[key] = "[redacted]"
+        # Counts and amounts under these names carry no secret; everything else is redacted.
+        if isinstance(event[key], bool) or not isinstance(event[key], int | float):
+            event[key] = "[redacted]"
     return event
 
 

@@ -183,8 +183,9 @@ def init_label_sets() -> None:
     for kind in OPERATION_KINDS:
         PENDING_OPERATIONS.labels(kind=kind)
         STUCK_OPERATIONS.labels(kind=kind)
-    for result in RECOVERY_RESULTS:
-        RECOVERY_OPERATIONS.labels(kind="melt", result=result)
+    for kind in ("melt", "mint"):
+        for result in RECOVERY_RESULTS:
+            RECOVERY_OPERATIONS.labels(kind=kind, result=result)
     for source in ("api", "worker"):
         MINT_CREDITS.labels(source=source)
     for job in JOB_NAMES:

@@ -25,6 +25,14 @@ class CleanupResult:
     kept_with_fees: int
     dry_run: bool
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "matched": self.matched,
+            "deleted": self.deleted,
+            "keptWithFees": self.kept_with_fees,
+            "dryRun": self.dry_run,
+        }
+
 
 async def cleanup_failed(svc: Services, older_than: timedelta, *, dry_run: bool = False) -> CleanupResult:
     """Delete failed and expired operations older than the cutoff that moved no money.
@@ -114,8 +122,22 @@ async def db_stats(svc: Services) -> dict[str, Any]:
                 )
             ).all()
         ]
+        await _sqlite_sizes(conn, tables, indexes)
     # NOTE: SQLite records no index usage counts; PostgreSQL reports idx_scan per index.
     return {"engine": "sqlite", "databaseBytes": page_size * pages, "tables": tables, "indexes": indexes}
+
+
+async def _sqlite_sizes(conn: Any, tables: dict[str, dict[str, Any]], indexes: list[dict[str, Any]]) -> None:
+    """Add bytes per table and index from the dbstat table, where this SQLite build has it."""
+    try:
+        rows = (await conn.execute(text("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))).all()
+    except Exception:  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
+        return
+    sizes = {name: int(size) for name, size in rows}
+    for name, info in tables.items():
+        info["bytes"] = sizes.get(name, 0)
+    for index in indexes:
+        index["bytes"] = sizes.get(index["index"], 0)
 
 
 async def _postgres_stats(conn: Any, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from nctool.store.records import StoredProof, Wallet
 from nctool.store.tables import operations, proofs, utcnow
 from nctool.wallet.preflight import Discrepancy, classify, log_state_check
 from nctool.wallet.services import Services
+from nctool.wallet.wallets import require_wallet
 
 log = get_logger()
 
@@ -58,6 +59,8 @@ async def reconcile(
 ) -> ReconcileReport:
     """Check the live proofs of one wallet (or all) against the mint and correct what the table allows."""
     report = ReconcileReport()
+    if npub is not None:
+        npub = (await require_wallet(svc, npub)).npub
     states = ("unspent", "reserved", "spent") if include_spent else ("unspent", "reserved")
     async with svc.db.read() as conn:
         wallets = [w for w in await wallet_store.list_wallets(conn) if npub is None or w.npub == npub]

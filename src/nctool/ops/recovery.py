@@ -81,6 +81,9 @@ async def resolve(svc: Services, operation: Operation) -> str:
             return "busy"
     async with kept_lease(svc, operation.id):
         outcome = await _step(svc, operation)
+    if operation.kind == "mint" and operation.state == "quote_created":
+        # Crediting a freshly paid quote is routine work, not recovery of an interrupted operation.
+        return outcome
     metrics.RECOVERY_OPERATIONS.labels(kind=operation.kind, result=outcome).inc()
     if outcome in FINAL_OUTCOMES:
         log.info(

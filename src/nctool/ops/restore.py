@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from nctool.cashu.crypto import proof_y
@@ -41,7 +41,16 @@ class RestoreReport:
     next_counters: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "keysets": self.keysets,
+            "scanned": self.scanned,
+            "signed": self.signed,
+            "unspent": self.unspent,
+            "alreadyKnown": self.already_known,
+            "restoredAmount": self.restored_amount,
+            "transactionId": self.transaction_id,
+            "nextCounters": self.next_counters,
+        }
 
 
 async def _scan_keyset(

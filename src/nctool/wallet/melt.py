@@ -155,6 +155,16 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
     except NctoolError as exc:
         # CRITICAL errors are counted where they happen, in melt_critical_errors_total.
         metrics.MELT_FAILURES.labels(error_code=exc.code, severity=exc.severity.value).inc()
+        log.warning(
+            "Melt failed",
+            npub=wallet.npub,
+            transactionId=exc.context.get("transactionId"),
+            code=exc.code,
+            severity=exc.severity.value,
+            fundsStatus=exc.context.get("fundsStatus"),
+            error=exc.message,
+            status=exc.http_status,
+        )
         raise
     finally:
         metrics.MELT_DURATION.observe(time.perf_counter() - started)
@@ -868,7 +878,14 @@ async def _fail(svc: Services, operation: Operation, code: str, message: str) ->
             code=code,
             released=released,
         )
-    log.warning("Melt failed", transactionId=operation.id, npub=operation.npub, code=code, error=message)
+    log.warning(
+        "Melt operation rolled back",
+        transactionId=operation.id,
+        npub=operation.npub,
+        code=code,
+        error=message,
+        released=released,
+    )
 
 
 async def _fail_if_exists(svc: Services, operation_id: str, code: str, message: str) -> None:
