@@ -161,3 +161,9 @@ async def test_openapi_documents_melt_errors(stack):
     melt = (await stack.api.call("GET", "/openapi.json")).json()["paths"]["/api/wallet/{npub}/melt"]["post"]
     for status in ("202", "400", "402", "404", "409", "502", "503", "504"):
         assert status in melt["responses"], status
+
+
+async def test_openapi_has_no_422(stack):
+    paths = (await stack.api.call("GET", "/openapi.json")).json()["paths"]
+    statuses = {status for path in paths.values() for op in path.values() for status in op["responses"]}
+    assert "422" not in statuses
