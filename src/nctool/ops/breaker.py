@@ -17,9 +17,9 @@ log = get_logger()
 async def halted_reason(svc: Services) -> str | None:
     """Return why melts are halted, or None when they are allowed."""
     async with svc.db.read() as conn:
-        flag = await flag_store.get_flag(conn, flag_store.MELTS_HALTED)
-    metrics.MELTS_HALTED.set(1 if flag else 0)
-    return (flag[1] or "halted") if flag else None
+        reason = await flag_store.melts_halted_reason(conn)
+    metrics.MELTS_HALTED.set(1 if reason else 0)
+    return reason
 
 
 async def trip(svc: Services, reason: str, by: str) -> None:

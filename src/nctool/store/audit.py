@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from nctool.store.records import Operation
 from nctool.store.tables import audit_log, utcnow
 
 
@@ -31,4 +32,26 @@ async def record(
             to_state=to_state,
             details=details,
         )
+    )
+
+
+async def record_step(
+    conn: AsyncConnection,
+    action: str,
+    operation: Operation,
+    *,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    **details: Any,
+) -> None:
+    """Record a state change of `operation`, with its id, wallet and npub."""
+    await record(
+        conn,
+        action,
+        operation_id=operation.id,
+        wallet_id=operation.wallet_id,
+        npub=operation.npub,
+        from_state=from_state,
+        to_state=to_state,
+        **details,
     )

@@ -21,6 +21,12 @@ async def get_flag(conn: AsyncConnection, name: str) -> tuple[str, str | None] |
     return (row[0], row[1]) if row else None
 
 
+async def melts_halted_reason(conn: AsyncConnection) -> str | None:
+    """Return why the melt breaker is tripped, or None when melts are allowed."""
+    flag = await get_flag(conn, MELTS_HALTED)
+    return (flag[1] or "halted") if flag else None
+
+
 async def set_flag(conn: AsyncConnection, name: str, value: str, reason: str | None, by: str) -> None:
     values = {"value": value, "reason": reason, "updated_at": utcnow(), "updated_by": by}
     result = await conn.execute(update(service_flags).where(service_flags.c.name == name).values(**values))

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nctool.cashu.crypto import proof_y
 from nctool.cashu.models import Proof
-from nctool.store.records import StoredProof, Wallet
+from nctool.store.records import Operation, StoredProof, Wallet
 from nctool.store.tables import proofs, tokens, utcnow
 
 
@@ -32,7 +32,7 @@ class Balance:
 
 async def insert_token(
     conn: AsyncConnection,
-    wallet: Wallet,
+    owner: Wallet | Operation,
     *,
     transaction_type: str,
     transaction_id: str,
@@ -40,14 +40,18 @@ async def insert_token(
     reserved_by: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> int:
-    """Store proofs as one token; they start `reserved` by `reserved_by` when given, else `unspent`."""
+    """Store proofs as one token of the owner's wallet; they start reserved by `reserved_by` when given.
+
+    `owner` is the wallet, or an operation of that wallet.
+    """
+    wallet_id = owner.wallet_id if isinstance(owner, Operation) else owner.id
     now = utcnow()
     state = "reserved" if reserved_by else "unspent"
     result = await conn.execute(
         tokens.insert().values(
-            wallet_id=wallet.id,
-            npub=wallet.npub,
-            mint_url=wallet.mint_url,
+            wallet_id=wallet_id,
+            npub=owner.npub,
+            mint_url=owner.mint_url,
             transaction_type=transaction_type,
             transaction_id=transaction_id,
             status="pending" if reserved_by else ("unspent" if new_proofs else "spent"),
@@ -64,7 +68,7 @@ async def insert_token(
             [
                 {
                     "token_id": token_id,
-                    "wallet_id": wallet.id,
+                    "wallet_id": wallet_id,
                     "keyset_id": p.id,
                     "amount": p.amount,
                     "secret": p.secret,

@@ -102,9 +102,9 @@ class MeltResult:
 
 async def _halted_reason(svc: Services) -> str | None:
     async with svc.db.read() as conn:
-        flag = await flag_store.get_flag(conn, flag_store.MELTS_HALTED)
-    metrics.MELTS_HALTED.set(1 if flag else 0)
-    return (flag[1] or "halted") if flag else None
+        reason = await flag_store.melts_halted_reason(conn)
+    metrics.MELTS_HALTED.set(1 if reason else 0)
+    return reason
 
 
 def _request_hash(invoice: Invoice) -> str:
@@ -401,12 +401,10 @@ async def _commit_reservation(
                 await op_store.update_operation(conn, operation_id, input_ys=ys)
             if not await proof_store.reserve(conn, [p.id for p in selection.proofs], operation_id):
                 raise _ReservationLost
-            await audit.record(
+            await audit.record_step(
                 conn,
                 "melt_reserved",
-                operation_id=operation_id,
-                wallet_id=wallet.id,
-                npub=wallet.npub,
+                operation,
                 to_state="prepared",
                 Ys=ys,
                 amount=selection.total,
@@ -494,12 +492,10 @@ async def _block(
             error_code="HIGH_SEVERITY_DISCREPANCIES",
             error_message=f"{len(spent_ys)} proofs already spent at the mint",
         )
-        await audit.record(
+        await audit.record_step(
             conn,
             "preflight_blocked",
-            operation_id=operation.id,
-            wallet_id=wallet.id,
-            npub=wallet.npub,
+            operation,
             from_state="prepared",
             to_state="failed",
             spentYs=spent_ys,
@@ -566,12 +562,11 @@ async def settle_swap(
     roles = [o["role"] for o in outputs[: len(proofs)]]
     send = [p for p, role in zip(proofs, roles, strict=True) if role == "send"]
     keep = [p for p, role in zip(proofs, roles, strict=True) if role == "keep"]
-    wallet = Wallet(operation.wallet_id, operation.npub, operation.mint_url, svc.settings.unit, utcnow(), {})
     async with svc.db.transaction("melt_swap_settle") as conn:
         await proof_store.mark_spent(conn, operation.input_ys, operation.id)
         await proof_store.insert_token(
             conn,
-            wallet,
+            operation,
             transaction_type="change",
             transaction_id=f"{operation.id}_keep",
             new_proofs=keep,
@@ -579,7 +574,7 @@ async def settle_swap(
         )
         await proof_store.insert_token(
             conn,
-            wallet,
+            operation,
             transaction_type="change",
             transaction_id=f"{operation.id}_send",
             new_proofs=send,
@@ -595,12 +590,10 @@ async def settle_swap(
             input_ys=send_ys,
             fees_paid=operation.fees_paid + swap_fee,
         )
-        await audit.record(
+        await audit.record_step(
             conn,
             "melt_swap_settled",
-            operation_id=operation.id,
-            wallet_id=operation.wallet_id,
-            npub=operation.npub,
+            operation,
             from_state="swap_sent",
             to_state="swap_done",
             keep=sum(p.amount for p in keep),
@@ -696,10 +689,9 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
             spent = await proof_store.proofs_by_ys(conn, current.input_ys)
             spent_total = sum(p.amount for p in spent)
             await proof_store.mark_spent(conn, current.input_ys, current.id)
-            wallet = Wallet(current.wallet_id, current.npub, current.mint_url, svc.settings.unit, utcnow(), {})
             await proof_store.insert_token(
                 conn,
-                wallet,
+                current,
                 transaction_type="change",
                 transaction_id=f"{current.id}_melt_change",
                 new_proofs=change,
@@ -717,12 +709,10 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
                 lease_owner=None,
                 lease_until=None,
             )
-            await audit.record(
+            await audit.record_step(
                 conn,
                 "melt_completed",
-                operation_id=current.id,
-                wallet_id=current.wallet_id,
-                npub=current.npub,
+                current,
                 from_state=current.state,
                 to_state="completed",
                 amount=current.amount,
@@ -868,12 +858,10 @@ async def _fail(svc: Services, operation: Operation, code: str, message: str) ->
             lease_owner=None,
             lease_until=None,
         )
-        await audit.record(
+        await audit.record_step(
             conn,
             "melt_failed",
-            operation_id=operation.id,
-            wallet_id=operation.wallet_id,
-            npub=operation.npub,
+            operation,
             to_state="failed",
             code=code,
             released=released,

@@ -22,7 +22,7 @@ from nctool.observability.logging import get_logger
 from nctool.store import audit
 from nctool.store import operations as op_store
 from nctool.store import proofs as proof_store
-from nctool.store.records import Operation, Wallet
+from nctool.store.records import Operation
 from nctool.store.tables import tokens, utcnow
 from nctool.wallet.lease import kept_lease
 from nctool.wallet.outputs import blinded_messages, match_restored, plan_wallet_outputs, unblind
@@ -78,12 +78,10 @@ async def request_mint_quote(svc: Services, npub: str, amount: int) -> Operation
             expiry=quote.expiry,
             next_check_at=utcnow() + timedelta(seconds=1),
         )
-        await audit.record(
+        await audit.record_step(
             conn,
             "mint_quote_created",
-            operation_id=operation.id,
-            wallet_id=wallet.id,
-            npub=wallet.npub,
+            operation,
             to_state="quote_created",
             quote_id=quote.quote,
             amount=amount,
@@ -190,21 +188,18 @@ async def _store_minted(svc: Services, operation: Operation, new_proofs: list[An
             current = await op_store.get_operation(conn, operation.id)
             assert current is not None
             return MintCompletion(current, None, already_completed=True)
-        wallet = Wallet(operation.wallet_id, operation.npub, operation.mint_url, svc.settings.unit, utcnow(), {})
         token_id = await proof_store.insert_token(
             conn,
-            wallet,
+            operation,
             transaction_type="minted",
             transaction_id=operation.id,
             new_proofs=new_proofs,
             metadata={"quote_id": operation.quote_id},
         )
-        await audit.record(
+        await audit.record_step(
             conn,
             "mint_completed",
-            operation_id=operation.id,
-            wallet_id=operation.wallet_id,
-            npub=operation.npub,
+            operation,
             from_state="mint_sent",
             to_state="completed",
             amount=amount,
@@ -255,12 +250,10 @@ async def _reschedule_unpaid(svc: Services, operation: Operation) -> str:
     if operation.expiry and now > operation.expiry + EXPIRY_GRACE.total_seconds():
         async with svc.db.transaction("mint_expire") as conn:
             await op_store.transition(conn, operation.id, ["quote_created"], "expired")
-            await audit.record(
+            await audit.record_step(
                 conn,
                 "mint_quote_expired",
-                operation_id=operation.id,
-                wallet_id=operation.wallet_id,
-                npub=operation.npub,
+                operation,
                 from_state="quote_created",
                 to_state="expired",
             )
