@@ -15,6 +15,7 @@ from nctool.cashu.client import MintClient
 from nctool.cashu.models import Proof
 from nctool.store.tables import proofs
 from nctool.testing.client import ApiClient
+from nctool.testing.ledger import ledger_problems
 from nctool.testing.lightning import make_invoice
 from nctool.testing.service import start_service
 from nctool.wallet.outputs import blinded_messages, plan_outputs
@@ -130,6 +131,9 @@ async def test_breaker_halts_melts_until_resumed(stack, npub, tmp_path):
         assert "melts resumed" in out
         resumed = await iso.api.melt(npub, make_invoice(100))
         assert resumed.status_code == 200
+        # The deleted proof is missing on purpose; everything else must still agree with the mint.
+        problems = await ledger_problems(iso.service.services)
+        assert [p for p in problems if "ledger" not in p and "minted+received" not in p] == []
 
 
 async def test_reconcile_dry_run_changes_nothing(stack, npub):
@@ -211,6 +215,7 @@ async def test_recover_dry_run_describes_open_quote(stack, npub, tmp_path):
         code, out = await ops(database, stack.mint.url, "recover", "--json")
         assert json.loads(out)["recovered"] == 1
         assert (await api.balance(npub))["balance"] == 100
+        assert await ledger_problems(service.services) == []
     finally:
         await api.aclose()
         await service.stop()
@@ -231,6 +236,7 @@ async def test_cleanup_api_and_recovery_stats(stack, npub, tmp_path):
         done = (await api.call("POST", f"/api/wallet/{npub}/cleanup", {"dryRun": False, "maxAge": 0})).json()
         assert done["cleaned"] == 1
         assert (await api.balance(npub))["balance"] == 100
+        assert await ledger_problems(service.services) == []
     finally:
         await api.aclose()
         await service.stop()

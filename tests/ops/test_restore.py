@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from nctool.store.tables import keyset_counters, wallets
 from nctool.testing.client import ApiClient
+from nctool.testing.ledger import ledger_problems
 from nctool.testing.lightning import make_invoice
 from nctool.testing.service import start_service
 
@@ -52,6 +53,7 @@ async def test_restore_from_seed_into_empty_database(stack, npub, tmp_path):
         info = (await api.call("GET", f"/api/wallet/{npub}/info")).json()["walletInfo"]["ledger"]
         assert info["received"] == balance
         assert info["balanced"] is True
+        assert await ledger_problems(fresh.services) == []
     finally:
         await api.aclose()
         await fresh.stop()
@@ -71,6 +73,7 @@ async def test_restore_twice_adds_nothing(stack, npub, tmp_path):
         async with service.services.db.read() as conn:
             counters = (await conn.execute(select(keyset_counters.c.counter))).scalars().all()
         assert counters == [4]
+        assert await ledger_problems(service.services) == []
     finally:
         await api.aclose()
         await service.stop()

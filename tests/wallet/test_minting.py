@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from nctool.testing.client import ApiClient
+from nctool.testing.ledger import ledger_problems
 from nctool.testing.service import start_service
 
 
@@ -69,6 +70,7 @@ async def test_quote_credited_after_restart(stack, npub, tmp_path):
     api = ApiClient(second.url)
     try:
         await _wait_balance(api, npub, 400)
+        assert await ledger_problems(second.services) == []
     finally:
         await api.aclose()
         await second.stop()
@@ -84,6 +86,7 @@ async def test_receipts_check_credits_open_quotes(stack, npub, tmp_path):
         assert body["checked"] == 1
         assert body["completedTransactions"] == [quote["transactionId"]]
         assert (await api.balance(npub))["balance"] == 250
+        assert await ledger_problems(service.services) == []
     finally:
         await api.aclose()
         await service.stop()
