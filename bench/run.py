@@ -29,8 +29,8 @@ from nctool.wallet.selection import select_proofs
 from nctool.wallet.services import Services
 
 SEQUENTIAL_MELTS = int(os.environ.get("BENCH_MELTS", "60"))
-# One melt per wallet: a wallet's in-flight melt reserves the proofs it swaps, so parallel melts of
-# one wallet need several proofs each; separate wallets measure the service, not one wallet's change.
+# One melt per wallet. A wallet's in-flight melt reserves the proofs it swaps, so parallel melts of
+# one wallet need several proofs each. Separate wallets measure the service, not one wallet's change.
 CONCURRENT_WALLETS = 40
 
 

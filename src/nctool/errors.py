@@ -8,7 +8,7 @@ NctoolError                  base; `code`, `severity`, `http_status`, `context`
 │   ├── ReconciliationBlockedError  pre-flight found proofs the mint reports spent
 │   ├── IdempotencyConflictError    the Idempotency-Key was used with another request
 │   └── InvoiceInFlightError        this wallet is already paying (or has paid) the invoice
-├── MintFailureError         502/504: the mint failed; says whether funds are safe or pending
+├── MintFailureError         502/504: the mint failed; `fundsStatus` tells whether funds are safe or pending
 ├── ServiceUnavailableError  503: melts are halted or the store is down
 └── InternalError            500: a fault of nctool itself
     └── StoreError           a database operation failed
@@ -123,7 +123,7 @@ class InvoiceInFlightError(ConflictError):
 
 
 class MintFailureError(NctoolError):
-    """Raised when the mint failed or timed out; `fundsStatus` says whether funds are safe."""
+    """Raised when the mint failed or timed out; `fundsStatus` tells the caller whether funds are safe."""
 
     http_status = 502
     label = "Mint error"

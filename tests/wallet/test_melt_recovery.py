@@ -1,4 +1,4 @@
-"""Interrupted melts finish from the journal: lost swap answers, a database failure after PAID."""
+"""Interrupted melts finish from the journal: lost swap responses, a database failure after PAID."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ FEES = {"00ad268c4d1f5826": 100}
 
 
 def _proofs(*amounts: int) -> list[StoredProof]:
-    made = [
+    proofs = [
         StoredProof(
             id=i,
             token_id=1,
@@ -26,7 +26,7 @@ def _proofs(*amounts: int) -> list[StoredProof]:
         )
         for i, a in enumerate(amounts)
     ]
-    return sorted(made, key=lambda p: -p.amount)
+    return sorted(proofs, key=lambda p: -p.amount)
 
 
 def test_exact_match_includes_input_fee():

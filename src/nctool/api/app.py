@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
-    """Build the OpenAPI document without FastAPI's default 422: nctool answers invalid input with a 400."""
+    """Build the OpenAPI document without FastAPI's default 422: nctool returns 400 for invalid input."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
         for path in schema.get("paths", {}).values():

@@ -33,7 +33,7 @@ class CleanupBody(_Body):
 
 
 class ErrorBody(BaseModel):
-    """Every error response: a stable code, a severity, and a message that says what to do."""
+    """Every error response: a stable code, a severity, and a message with the next step."""
 
     model_config = ConfigDict(extra="allow")
 

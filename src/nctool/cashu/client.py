@@ -1,6 +1,6 @@
 """Async HTTP client for one Cashu mint (NUT-01..09), the only I/O seam to the mint.
 
-Every failure leaves this module as a `MintError` subclass that tells whether the request may
+Every failure leaves this module as a `MintError` subclass that records whether the request may
 have taken effect (see `nctool.cashu.errors`).
 """
 
@@ -58,7 +58,7 @@ class MintQuote:
 
 @dataclass(frozen=True)
 class MeltQuote:
-    """NUT-05 bolt11 melt quote, also the answer of the melt itself (with NUT-08 change)."""
+    """NUT-05 bolt11 melt quote, also the response of the melt itself (with NUT-08 change)."""
 
     quote: str
     amount: int
@@ -188,7 +188,7 @@ class MintClient:
             return parse(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise MintAmbiguousError(
-                f"mint {endpoint} returned an answer nctool cannot read: {exc!r}", endpoint=endpoint
+                f"mint {endpoint} returned a response nctool cannot parse: {exc!r}", endpoint=endpoint
             ) from exc
 
     # --- NUT-06 / 01 / 02 ------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Mint errors, classified by what they tell us about the request's outcome.
 
     MintError                 any failed mint request; carries the NUT error code when the mint sent one
-    ├── MintRejectedError     definitive: the mint answered and did not carry out the request
+    ├── MintRejectedError     definitive: the mint responded and did not carry out the request
     └── MintAmbiguousError    the outcome is unknown: the request may have taken effect
         ├── MintTimeoutError      no answer within the timeout
         └── MintUnreachableError  connection refused, reset or lost before an answer
@@ -97,13 +97,13 @@ class MintError(Exception):
 
 
 class MintRejectedError(MintError):
-    """Raised when the mint answered with a known NUT error: the request did not take effect."""
+    """Raised when the mint responded with a known NUT error: the request did not take effect."""
 
     ambiguous = False
 
 
 class MintAmbiguousError(MintError):
-    """Raised when the mint's answer leaves open whether the request took effect."""
+    """Raised when the mint's response leaves open whether the request took effect."""
 
 
 class MintTimeoutError(MintAmbiguousError):

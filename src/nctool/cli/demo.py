@@ -1,7 +1,7 @@
 """`nctool demo`: a fresh dev mint and service on free ports, one funding and one payment.
 
 Exit code 0 only when the money adds up: balance = funded - paid - fees, the ledger identity
-holds and the mint's checkstate agrees with the ledger.
+is true and the mint's checkstate agrees with the ledger.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ async def run_demo(console: Console) -> int:
         await _wait_ready(api, process)
         console.print(f"2. nctool on {url}")
         code = await _walkthrough(console, api)
-        # The working directory holds the demo wallet's proof secrets; keep it only to debug a failure.
+        # The working directory contains the demo wallet's proof secrets; keep it only to debug a failure.
         remove_work = code == 0
         return code
     except Exception as exc:  # the demo reports any failure and exits non-zero

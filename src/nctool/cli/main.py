@@ -79,7 +79,7 @@ def run(
 
 
 def _watch_dev_mint(mint: DevMint) -> None:
-    """Reap the dev mint when it exits and say so; nctool keeps serving and reports the mint down."""
+    """Reap the dev mint when it exits and log it. nctool keeps serving and reports the mint down."""
     code = mint.process.wait()
     if mint.stopping:
         return

@@ -26,6 +26,7 @@ from nctool.ops import breaker
 from nctool.store import operations as op_store
 from nctool.store import wallets as wallet_store
 from nctool.store.ledger import ledger_totals
+from nctool.store.proofs import token_status
 from nctool.store.tables import operations, proofs, tokens, utcnow
 from nctool.wallet.services import Services
 
@@ -111,7 +112,7 @@ async def _table_checks(conn: Any) -> list[tuple[list[Any], str, str, Any]]:
     ).join(sums, sums.c.token_id == tokens.c.id)
     rows = (await conn.execute(joined)).all()
     bad_totals = [r for r in rows if int(r.total_amount) != int(r.total)]
-    bad_status = [r for r in rows if r.status != _expected_status(r.reserved, r.unspent)]
+    bad_status = [r for r in rows if r.status != token_status(reserved=r.reserved, unspent=r.unspent)]
     melted = (await conn.execute(select(tokens.c.transaction_id).where(tokens.c.transaction_type == "melted"))).all()
     live = select(operations.c.id).where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
     orphans = (
@@ -133,12 +134,6 @@ async def _table_checks(conn: Any) -> list[tuple[list[Any], str, str, Any]]:
         (melted, "melted_tokens", "HIGH", lambda r: f"token {r[0]} has type melted"),
         (orphans, "orphan_reservations", "HIGH", lambda r: f"proof {r[0]} reserved by {r[1]}, which is not open"),
     ]
-
-
-def _expected_status(reserved: int, unspent: int) -> str:
-    if reserved:
-        return "pending"
-    return "unspent" if unspent else "spent"
 
 
 async def _stuck_operations(conn: Any, after: timedelta) -> list[Any]:

@@ -1,4 +1,4 @@
-"""Append-only audit log of state changes; never holds proof secrets."""
+"""Append-only audit log of state changes; never contains proof secrets."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ async def ledger_totals(conn: AsyncConnection, wallet_id: int) -> LedgerTotals:
     elsewhere = await _sum(
         conn, proofs.c.amount, and_(proofs.c.wallet_id == wallet_id, proofs.c.spent_by == RECONCILIATION)
     )
-    held = await balance(conn, wallet_id)
+    proof_balance = await balance(conn, wallet_id)
     return LedgerTotals(
         minted=by_type["minted"],
         received=by_type["received"],
@@ -81,6 +81,6 @@ async def ledger_totals(conn: AsyncConnection, wallet_id: int) -> LedgerTotals:
         paid=paid,
         fees=fees,
         spent_elsewhere=elsewhere,
-        unspent=held.unspent,
-        pending=held.reserved,
+        unspent=proof_balance.unspent,
+        pending=proof_balance.reserved,
     )

@@ -30,6 +30,15 @@ class Balance:
         return self.unspent + self.reserved
 
 
+def token_status(*, reserved: int, unspent: int) -> str:
+    """Return a token's status from how many of its proofs are reserved and unspent."""
+    if reserved:
+        return "pending"
+    if unspent:
+        return "unspent"
+    return "spent"
+
+
 async def insert_token(
     conn: AsyncConnection,
     owner: Wallet | Operation,
@@ -54,7 +63,9 @@ async def insert_token(
             mint_url=owner.mint_url,
             transaction_type=transaction_type,
             transaction_id=transaction_id,
-            status="pending" if reserved_by else ("unspent" if new_proofs else "spent"),
+            status=token_status(
+                reserved=len(new_proofs) if reserved_by else 0, unspent=0 if reserved_by else len(new_proofs)
+            ),
             total_amount=sum(p.amount for p in new_proofs),
             created_at=now,
             spent_at=None if new_proofs else now,
@@ -185,7 +196,7 @@ async def refresh_token_status(conn: AsyncConnection, *, proof_ids: Sequence[int
             )
         ).one()
         unspent, reserved = int(counts[0] or 0), int(counts[1] or 0)
-        status = "pending" if reserved else ("unspent" if unspent else "spent")
+        status = token_status(reserved=reserved, unspent=unspent)
         values: dict[str, Any] = {"status": status}
         values["spent_at"] = utcnow() if status == "spent" else None
         await conn.execute(update(tokens).where(tokens.c.id == token_id).values(**values))

@@ -1,6 +1,6 @@
 """An HTTP proxy in front of a real mint that injects faults the mint cannot produce itself.
 
-Used only for failure shapes: the answer to a request lost after the mint carried it out, a
+Used only for failure shapes: the response to a request lost after the mint carried it out, a
 mint that is down for one endpoint, a 5xx. The mint behind it is always a real one.
 """
 
@@ -19,7 +19,7 @@ from nctool.devmint import free_port
 
 @dataclass
 class Fault:
-    """What to do with requests to one path. `times` counts down; None means every time."""
+    """Fault for requests to one path. `times` counts down, and None means every time."""
 
     mode: str  # "hang_after_forward" | "refuse" | "server_error"
     times: int | None = 1

@@ -10,7 +10,7 @@ from nctool.store.ledger import LedgerTotals, ledger_totals
 from nctool.store.tables import proofs
 from nctool.wallet.services import Services
 
-# Which mint states agree with each ledger state of a proof.
+# Mint states that agree with each ledger state of a proof.
 AGREEING_STATES = {
     "unspent": {ProofState.UNSPENT},
     "reserved": {ProofState.UNSPENT, ProofState.PENDING, ProofState.SPENT},

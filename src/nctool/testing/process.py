@@ -33,7 +33,7 @@ class ServiceProcess:
 
 
 async def start_process(mint_url: str, database_url: str, log_dir: Path, **env: str) -> ServiceProcess:
-    """Start `nctool serve` on a free port and wait until /readyz answers."""
+    """Start `nctool serve` on a free port and wait until /readyz responds."""
     port = free_port()
     full_env = {
         **os.environ,

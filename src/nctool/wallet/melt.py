@@ -136,19 +136,13 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
     started = time.perf_counter()
     wallet = await require_wallet(svc, npub)
     invoice = _validate_invoice(svc, invoice_text)
-    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
-        raise InputError("Idempotency-Key must be 1 to 200 characters", details=["Idempotency-Key: 1-200 chars"])
-    halted = await _halted_reason(svc)
-    if halted is not None:
-        raise ServiceUnavailableError(
-            f"melts are halted by the ledger breaker ({halted}); an operator resumes them with "
-            "`nctool ops resume-melts` after investigating",
-            code="MELTS_HALTED",
-        )
+    await _check_allowed(svc, idempotency_key)
+
     request_hash = _request_hash(invoice)
     replay = await _find_replay(svc, wallet, invoice, idempotency_key, request_hash)
     if replay is not None:
         return replay
+
     metrics.MELT_ATTEMPTS.labels(amount_range=metrics.amount_range(invoice.amount_sat)).inc()
     try:
         result = await _run(svc, wallet, invoice, idempotency_key, request_hash)
@@ -168,7 +162,25 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
         raise
     finally:
         metrics.MELT_DURATION.observe(time.perf_counter() - started)
-    duration_ms = round((time.perf_counter() - started) * 1000)
+
+    _log_outcome(wallet, result, round((time.perf_counter() - started) * 1000))
+    return result
+
+
+async def _check_allowed(svc: Services, idempotency_key: str | None) -> None:
+    """Reject a malformed Idempotency-Key, and any melt while the breaker is tripped."""
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+        raise InputError("Idempotency-Key must be 1 to 200 characters", details=["Idempotency-Key: 1-200 chars"])
+    halted = await _halted_reason(svc)
+    if halted is not None:
+        raise ServiceUnavailableError(
+            f"melts are halted by the ledger breaker ({halted}); an operator resumes them with "
+            "`nctool ops resume-melts` after investigating",
+            code="MELTS_HALTED",
+        )
+
+
+def _log_outcome(wallet: Wallet, result: MeltResult, duration_ms: int) -> None:
     if result.state == "paid":
         metrics.MELT_SUCCESS.labels(change="with_change" if result.operation.change_amount else "no_change").inc()
         log.info(
@@ -190,7 +202,6 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
             quoteId=result.operation.quote_id,
             operationDuration=duration_ms,
         )
-    return result
 
 
 async def _find_replay(
@@ -366,8 +377,8 @@ async def _commit_reservation(
 ) -> tuple[Operation, Selection] | None:
     """Select, journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile.
 
-    Selecting inside the write transaction means that on SQLite, where writers queue, concurrent
-    melts of one wallet never pick the same proof; elsewhere the conditional reserve catches it.
+    On SQLite writers queue, so selecting inside the write transaction means concurrent melts of
+    one wallet never pick the same proof. On PostgreSQL the conditional reserve catches a clash.
     """
     try:
         async with svc.db.transaction("melt_reserve") as conn:

@@ -1,8 +1,8 @@
 """Proof selection for a payment, with each input's keyset fee (NUT-02) included.
 
-The selection either matches the amount exactly (inputs minus their input fee equal the
-target, so the proofs go straight to the melt) or overshoots, in which case the melt first
-swaps the inputs into exact send proofs and keep proofs.
+An exact selection's inputs minus their input fee equal the target, so the proofs go straight
+to the melt. Otherwise the selection overshoots, and the melt first swaps the inputs into exact
+send proofs and keep proofs.
 """
 
 from __future__ import annotations

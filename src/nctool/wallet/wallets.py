@@ -75,11 +75,11 @@ async def wallet_balance(svc: Services, npub: str) -> BalanceView:
     wallet = await require_wallet(svc, npub)
     try:
         async with svc.db.read() as conn:
-            held = await proof_store.balance(conn, wallet.id)
+            proof_balance = await proof_store.balance(conn, wallet.id)
     except Exception:
         metrics.BALANCE_ERRORS.inc()
         raise
-    view = BalanceView(unspent=held.unspent, pending=held.reserved, spent=held.spent)
+    view = BalanceView(unspent=proof_balance.unspent, pending=proof_balance.reserved, spent=proof_balance.spent)
     log.info(
         "Balance calculation",
         npub=wallet.npub,
@@ -94,19 +94,19 @@ async def wallet_balance(svc: Services, npub: str) -> BalanceView:
 async def wallet_info(svc: Services, npub: str) -> dict[str, Any]:
     wallet = await require_wallet(svc, npub)
     async with svc.db.read() as conn:
-        held = await proof_store.balance(conn, wallet.id)
+        proof_balance = await proof_store.balance(conn, wallet.id)
         totals = await ledger_totals(conn, wallet.id)
         transactions = await count_transactions(conn, wallet.id)
     return {
         "npub": wallet.npub,
         "mintUrl": wallet.mint_url,
-        "balance": held.unspent,
+        "balance": proof_balance.unspent,
         "statistics": {
             "wallet_count": 1,
-            "total_balance": held.total,
-            "unspent_balance": held.unspent,
-            "pending_balance": held.reserved,
-            "spent_balance": held.spent,
+            "total_balance": proof_balance.total,
+            "unspent_balance": proof_balance.unspent,
+            "pending_balance": proof_balance.reserved,
+            "spent_balance": proof_balance.spent,
             "total_transactions": transactions,
         },
         "ledger": totals.as_dict(),
