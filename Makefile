@@ -8,7 +8,7 @@ NUTSHELL := "cashu==0.19.2" "marshmallow<4" "limits<4"
 MINT_PORT ?= 3338
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install promtool run demo test bench lint fuzz clean
+.PHONY: install promtool postgres run demo test bench lint fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ promtool:
 	  echo "installing promtool (Debian package prometheus)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# The tests run against a throwaway PostgreSQL cluster; Debian ships the server in postgresql.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  echo "installing the PostgreSQL server (Debian package postgresql)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+
 install: $(VENV)/.installed $(MINT_VENV)/bin/mint
 
 ## run: the service on 127.0.0.1:$${NCTOOL_PORT:-3000}, SQLite in ./data, dev mint unless NCTOOL_MINT_URL is set
@@ -40,7 +46,7 @@ demo: install
 	$(BIN)/nctool demo
 
 ## test: the whole suite against real Nutshell mints on 127.0.0.1 and real SQLite
-test: install promtool
+test: install promtool postgres
 	$(BIN)/python -m pytest -q
 
 ## bench: melt latency, throughput and overhead, and store figures; rewrites docs/benchmarks.md
