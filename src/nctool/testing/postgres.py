@@ -62,7 +62,8 @@ class PostgresCluster:
         command = list(args)
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        return subprocess.run(command, capture_output=True, text=True, check=check, stdin=subprocess.DEVNULL)
+        # Fixed argument lists built here, no shell.
+        return subprocess.run(command, capture_output=True, text=True, check=check, stdin=subprocess.DEVNULL)  # noqa: S603
 
     def start(self) -> PostgresCluster:
         self.root.mkdir(parents=True, exist_ok=True)
