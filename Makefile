@@ -36,10 +36,12 @@ postgres:
 
 install: $(VENV)/.installed $(MINT_VENV)/bin/mint
 
-## run: the service on 127.0.0.1:$${NCTOOL_PORT:-3000}, SQLite in ./data, dev mint unless NCTOOL_MINT_URL is set
+## run: the service on 127.0.0.1:$${NCTOOL_PORT:-3000}, SQLite in ./data, dev mint unless NCTOOL_MINT_URL is set.
+## In a terminal it stays in the foreground (Ctrl-C stops it); from a script it returns once ready.
 run: install
 	mkdir -p data
-	exec $(BIN)/nctool run --mint-port $(MINT_PORT)
+	if [ -t 0 ]; then exec $(BIN)/nctool run --mint-port $(MINT_PORT); \
+	else exec $(BIN)/nctool run --mint-port $(MINT_PORT) --background; fi
 
 ## demo: fund a wallet and pay an invoice on a fresh dev mint and service; exit 0 only if the money adds up
 demo: install

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,13 @@ def serve() -> None:
 def run(
     mint_port: int = typer.Option(3338, help="port of the dev mint started when NCTOOL_MINT_URL is unset"),
     mint_data: Path = typer.Option(Path("data/dev-mint"), help="directory of the dev mint's own database"),
+    background: bool = typer.Option(
+        False, "--background", help="return once /readyz answers and leave the service running (for scripts)"
+    ),
 ) -> None:
     """Run the service; start the local dev mint too when NCTOOL_MINT_URL is unset."""
+    if background:
+        _fork_and_wait_ready(Settings())
     mint: DevMint | None = None
     if not os.environ.get("NCTOOL_MINT_URL"):
         try:
@@ -76,6 +82,34 @@ def run(
     finally:
         if mint is not None:
             mint.stop()
+
+
+def _fork_and_wait_ready(settings: Settings, timeout: float = 300.0) -> None:
+    """Fork; the child goes on to run the service, the parent exits once the child is ready.
+
+    The child stays in the caller's process group, so whoever started `make run` can still stop
+    the service by signalling that group. The parent exits 1 if the child dies before it is ready.
+    """
+    pid = os.fork()
+    if pid == 0:
+        return
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    url = f"http://{host}:{settings.port}/readyz"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            console.print(f"[red]nctool exited before it was ready (status {status})[/red]")
+            os._exit(1)
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                console.print(f"nctool ready on http://{host}:{settings.port} (pid {pid}; stop it with kill {pid})")
+                os._exit(0)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    console.print(f"[red]nctool was not ready after {timeout:.0f} s; pid {pid} is still running[/red]")
+    os._exit(1)
 
 
 def _watch_dev_mint(mint: DevMint) -> None:
