@@ -8,8 +8,8 @@ from nctool.testing.lightning import make_invoice
 from nctool.testing.service import start_service
 
 
-async def test_two_replicas_settle_pending_melt_once(pending_stack, npub, tmp_path):
-    database = f"sqlite:///{tmp_path}/shared.db"
+async def test_two_replicas_settle_pending_melt_once(pending_stack, npub, new_database):
+    database = new_database("shared")
     mint_url = pending_stack.mint.url
     first = await start_service(mint_url, database, worker_interval_seconds=0.1, lease_seconds=2.0)
     second = await start_service(mint_url, database, worker_interval_seconds=0.1, lease_seconds=2.0)
