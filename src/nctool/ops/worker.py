@@ -64,13 +64,15 @@ async def _backoff(svc: Services, operation: Operation) -> None:
         svc.settings.melt_poll_max_seconds,
         svc.settings.worker_interval_seconds * 2 ** min(operation.attempts, 10),
     )
-    async with svc.db.transaction("worker_backoff") as conn:
-        await op_store.update_operation(
+    await svc.db.run(
+        "worker_backoff",
+        lambda conn: op_store.update_operation(
             conn,
             operation.id,
             attempts=operation.attempts + 1,
             next_check_at=utcnow() + timedelta(seconds=delay),
-        )
+        ),
+    )
 
 
 async def _export_pending(svc: Services) -> None:
@@ -90,8 +92,9 @@ async def _export_pending(svc: Services) -> None:
 
 async def _periodic(svc: Services, job: str, interval: float, work: Callable[[], Awaitable[object]]) -> None:
     """Run a periodic job if no process ran it within `interval`, and export its last success."""
-    async with svc.db.transaction("job_claim") as conn:
-        claimed = await flag_store.claim_job(conn, job, timedelta(seconds=interval), svc.instance_id)
+    claimed = await svc.db.run(
+        "job_claim", lambda conn: flag_store.claim_job(conn, job, timedelta(seconds=interval), svc.instance_id)
+    )
     if not claimed:
         return
     await work()

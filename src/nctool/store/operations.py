@@ -123,6 +123,17 @@ async def try_lease(conn: AsyncConnection, operation_id: str, owner: str, second
     return bool(result.rowcount == 1)
 
 
+async def claim(conn: AsyncConnection, operation_id: str, owner: str, seconds: float) -> Operation | None:
+    """Lease the operation and return its current row, or None when another live owner holds it.
+
+    The caller acts on the returned row, never on one read before the lease: another process may
+    have moved the operation on and released its lease in between.
+    """
+    if not await try_lease(conn, operation_id, owner, seconds):
+        return None
+    return await get_operation(conn, operation_id)
+
+
 async def renew_lease(conn: AsyncConnection, operation_id: str, owner: str, seconds: float) -> None:
     """Extend the lease only while `owner` still holds it."""
     await conn.execute(
