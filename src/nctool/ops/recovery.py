@@ -144,7 +144,7 @@ async def plan(svc: Services, operation: Operation) -> str:
 async def open_operations(
     svc: Services, *, npub: str | None = None, min_age: timedelta | None = None, limit: int = 1000
 ) -> list[Operation]:
-    query = select(operations).where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
+    query = select(operations).where(op_store.is_open())
     if npub:
         query = query.where(operations.c.npub == npub)
     if min_age:

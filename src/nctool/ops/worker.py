@@ -79,9 +79,7 @@ async def _export_pending(svc: Services) -> None:
     async with svc.db.read() as conn:
         rows = (
             await conn.execute(
-                select(operations.c.kind, func.count())
-                .where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
-                .group_by(operations.c.kind)
+                select(operations.c.kind, func.count()).where(op_store.is_open()).group_by(operations.c.kind)
             )
         ).all()
     counts = {kind: int(n) for kind, n in rows}

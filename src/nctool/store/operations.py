@@ -12,13 +12,25 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nctool.store.records import Operation, Wallet
 from nctool.store.tables import operations, utcnow
 
 FINAL_STATES = frozenset({"completed", "failed", "expired"})
+
+
+def is_open() -> ColumnElement[bool]:
+    """Return the condition "the operation is not final", with the states inlined as literals.
+
+    Inlined, the condition matches the predicate of the partial indexes on open operations
+    (migration 0005), so PostgreSQL can use them in every plan, generic plans included.
+    """
+    final: BindParameter[list[str]] = bindparam(
+        "final_states", sorted(FINAL_STATES), expanding=True, literal_execute=True
+    )
+    return operations.c.state.not_in(final)
 
 
 def new_operation_id(kind: str) -> str:
@@ -158,7 +170,7 @@ async def due_operations(conn: AsyncConnection, kinds: Sequence[str], limit: int
         select(operations)
         .where(
             operations.c.kind.in_(list(kinds)),
-            operations.c.state.not_in(list(FINAL_STATES)),
+            is_open(),
             or_(operations.c.next_check_at.is_(None), operations.c.next_check_at <= now),
             or_(operations.c.lease_until.is_(None), operations.c.lease_until < now),
         )
