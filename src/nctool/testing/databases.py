@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from nctool.testing.postgres import PostgresCluster
@@ -33,12 +35,16 @@ class TestDatabases:
         self.engine = engine
         self.root = root
         self._cluster: PostgresCluster | None = None
+        self._cluster_root: Path | None = None
         self._count = 0
 
     def start(self) -> TestDatabases:
         """Start the PostgreSQL cluster when that engine is selected; raises PostgresUnavailable."""
         if self.engine == "postgresql" and self._cluster is None:
-            self._cluster = PostgresCluster(self.root / "postgres").start()
+            # Outside pytest's temporary tree: every pytest session that starts resets that tree's
+            # top directory to mode 0700, which would lock the `postgres` user out of the cluster.
+            self._cluster_root = Path(tempfile.mkdtemp(prefix="nctool-pg-"))
+            self._cluster = PostgresCluster(self._cluster_root).start()
         return self
 
     @property
@@ -59,3 +65,6 @@ class TestDatabases:
         if self._cluster is not None:
             self._cluster.stop()
             self._cluster = None
+        if self._cluster_root is not None:
+            shutil.rmtree(self._cluster_root, ignore_errors=True)
+            self._cluster_root = None
