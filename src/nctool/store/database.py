@@ -27,6 +27,8 @@ from nctool.observability.logging import get_logger
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 T = TypeVar("T")
+# Key of the PostgreSQL advisory lock held while migrating ("nctool" in ASCII).
+MIGRATION_LOCK_KEY = 0x6E63746F6F6C
 log = get_logger()
 
 # PostgreSQL SQLSTATEs after which running the whole transaction again can succeed.
@@ -146,6 +148,9 @@ class Database:
         """Bring the schema to the newest Alembic revision."""
         async with self.engine.begin() as conn:
             if self.dialect == "postgresql":
+                # Replicas starting together migrate one after another: the others wait here and
+                # then find the schema current. SQLite gets the same from BEGIN IMMEDIATE.
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
                 # Building an index on a large table may take longer than any statement timeout.
                 await conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
