@@ -43,7 +43,7 @@ async def _bump(conn: AsyncConnection, name: str) -> None:
 
 
 async def test_run_retries_after_deadlock(db: Database):
-    """On PostgreSQL a real deadlock; SQLite cannot deadlock, so there a lock error stands in."""
+    """PostgreSQL gets a real deadlock. SQLite cannot deadlock, so it gets a simulated lock error."""
     attempts = 0
     before = rollbacks("job_claim")
 

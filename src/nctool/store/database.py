@@ -33,7 +33,7 @@ log = get_logger()
 
 # PostgreSQL SQLSTATEs after which running the whole transaction again can succeed.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
-# SQLSTATEs that mean contention but are not worth retrying at once: the wait already took a full timeout.
+# SQLSTATEs that also mean contention. They are not retried, because the wait already took a full timeout.
 CONTENTION_SQLSTATES = RETRYABLE_SQLSTATES | {"55P03", "57014"}  # lock_not_available, query_canceled
 
 
@@ -73,7 +73,7 @@ def is_retryable(exc: BaseException) -> bool:
     """Tell whether the database aborted the transaction only because of a concurrent one."""
     if sqlstate(exc) in RETRYABLE_SQLSTATES:
         return True
-    # SQLite reports an expired busy_timeout this way; the transaction did nothing yet.
+    # SQLite reports an expired busy_timeout this way, at BEGIN IMMEDIATE, before anything was written.
     return "database is locked" in str(getattr(exc, "orig", exc))
 
 
@@ -135,7 +135,7 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.dialect == "postgresql":
             kwargs = _postgres_engine_options(self.pool)
-        # NOTE: SQLite has no statement timeout; a writer waits at most busy_timeout (30 s) for the lock.
+        # NOTE: SQLite has no statement timeout. A writer waits at most busy_timeout (30 s) for the lock.
         self.engine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
@@ -145,7 +145,9 @@ class Database:
         return cls(settings.database_url, pool=PoolSettings.from_settings(settings))
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision; do nothing when it is current."""
+        if await self.schema_is_current():
+            return
         async with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 # Replicas starting together migrate one after another: the others wait here and

@@ -1,7 +1,7 @@
 """Fresh empty databases for tests, on SQLite or on a throwaway PostgreSQL cluster.
 
 NCTOOL_TEST_DATABASE selects the engine for a whole test run: `sqlite` (the default) or
-`postgresql`. Every test that needs its own database asks `TestDatabases.new_url` for one, so
+`postgresql`. Every test that needs its own database gets it from `TestDatabases.new_url`, so
 the same suite runs unchanged on both engines.
 """
 
@@ -27,7 +27,7 @@ def selected_engine() -> str:
 
 
 class TestDatabases:
-    """Hands out one new database per call; on PostgreSQL all of them live in one cluster."""
+    """Factory of empty test databases. On PostgreSQL all of them are in one cluster."""
 
     __test__ = False  # not a pytest test class
 
@@ -39,7 +39,7 @@ class TestDatabases:
         self._count = 0
 
     def start(self) -> TestDatabases:
-        """Start the PostgreSQL cluster when that engine is selected; raises PostgresUnavailable."""
+        """Start the PostgreSQL cluster when that engine is selected, or raise PostgresUnavailable."""
         if self.engine == "postgresql" and self._cluster is None:
             # Outside pytest's temporary tree: every pytest session that starts resets that tree's
             # top directory to mode 0700, which would lock the `postgres` user out of the cluster.
