@@ -29,11 +29,13 @@ async def test_diagnostics_reports_database(diagnostics):
 
 async def test_diagnostics_reports_pool(diagnostics, stack):
     pool = diagnostics["database"]["pool"]
+    if selected_engine() != "postgresql":
+        assert pool == {"size": None, "maxConnections": None, "utilization": 0.0, "statementTimeoutSeconds": None}
+        return
     assert pool["size"] == stack.svc.settings.db_pool_size
+    assert pool["maxConnections"] == stack.svc.settings.db_pool_size + stack.svc.settings.db_max_overflow
     assert 0 <= pool["utilization"] <= 1
-    if selected_engine() == "postgresql":
-        assert pool["maxConnections"] == stack.svc.settings.db_pool_size + stack.svc.settings.db_max_overflow
-        assert pool["statementTimeoutSeconds"] == stack.svc.settings.db_statement_timeout_seconds
+    assert pool["statementTimeoutSeconds"] == stack.svc.settings.db_statement_timeout_seconds
 
 
 async def test_diagnostics_reports_cache_hits_on_postgresql(diagnostics):

@@ -61,8 +61,13 @@ async def replicas(
     processes: list[ServiceProcess] = []
     checker = Services.create(Settings(mint_url=mint_url, database_url=database))
     try:
-        for _ in range(count):
-            processes.append(await start_process(proxy.url, database, log_dir))
+        # Started together, so that they also race to migrate the empty database.
+        started = await asyncio.gather(
+            *(start_process(proxy.url, database, log_dir) for _ in range(count)), return_exceptions=True
+        )
+        processes.extend(p for p in started if isinstance(p, ServiceProcess))
+        failures = [p for p in started if isinstance(p, BaseException)]
+        assert failures == [], f"replicas failed to start: {failures}"
         yield proxy, processes, checker
     finally:
         for process in processes:

@@ -23,16 +23,16 @@ MAX_QUERY_CHARS = 300
 
 async def database_statistics(db: Database) -> dict[str, Any]:
     """Return pool figures and, on PostgreSQL, cache hit ratios and slow queries."""
+    if db.dialect != "postgresql":
+        return {"pool": {"size": None, "maxConnections": None, "utilization": 0.0, "statementTimeoutSeconds": None}}
     stats: dict[str, Any] = {
         "pool": {
             "size": db.pool.size,
             "maxConnections": db.pool_capacity(),
             "utilization": round(db.pool_utilization(), 3),
-            "statementTimeoutSeconds": db.pool.statement_timeout_seconds if db.dialect == "postgresql" else None,
+            "statementTimeoutSeconds": db.pool.statement_timeout_seconds,
         }
     }
-    if db.dialect != "postgresql":
-        return stats
     async with db.read() as conn:
         stats["indexHitRatio"] = await _ratio(
             conn, "SELECT sum(idx_blks_hit), sum(idx_blks_read) FROM pg_statio_user_indexes"

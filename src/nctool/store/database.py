@@ -252,7 +252,9 @@ class Database:
         return float(checked()) / float(capacity)
 
     def pool_capacity(self) -> int:
-        """Return how many connections this process opens at most (0 when the engine has no sized pool)."""
+        """Return how many connections this process opens at most; 0 on SQLite, whose pool the settings do not size."""
+        if self.dialect != "postgresql":
+            return 0
         pool: Any = self.engine.sync_engine.pool
         size = getattr(pool, "size", None)
         if not callable(size):
