@@ -139,8 +139,15 @@ async def claim(conn: AsyncConnection, operation_id: str, owner: str, seconds: f
     """Lease the operation and return its current row, or None when another live owner holds it.
 
     The caller acts on the returned row, never on one read before the lease: another process may
-    have moved the operation on and released its lease in between.
+    have moved the operation on and released its lease in between. A row that another transaction
+    has locked at this moment is skipped (`FOR UPDATE SKIP LOCKED`) rather than waited for,
+    because that transaction is leasing or changing the operation.
     """
+    locked = await conn.execute(
+        select(operations.c.id).where(operations.c.id == operation_id).with_for_update(skip_locked=True)
+    )
+    if locked.first() is None:
+        return None
     if not await try_lease(conn, operation_id, owner, seconds):
         return None
     return await get_operation(conn, operation_id)
