@@ -8,7 +8,7 @@ NUTSHELL := "cashu==0.19.2" "marshmallow<4" "limits<4"
 MINT_PORT ?= 3338
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install promtool postgres run demo test bench lint fuzz clean
+.PHONY: install promtool postgres run demo test test-sqlite test-postgres bench lint fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,16 @@ run: install
 demo: install
 	$(BIN)/nctool demo
 
-## test: the whole suite against real Nutshell mints on 127.0.0.1 and real SQLite
-test: install promtool postgres
-	$(BIN)/python -m pytest -q
+## test: the whole suite against real Nutshell mints on 127.0.0.1, once on SQLite and once on a throwaway PostgreSQL
+test: test-sqlite test-postgres
+
+## test-sqlite: the whole suite on SQLite only
+test-sqlite: install promtool
+	NCTOOL_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
+
+## test-postgres: the whole suite on a PostgreSQL cluster the tests create in a temporary directory
+test-postgres: install promtool postgres
+	NCTOOL_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
 
 ## bench: melt latency, throughput and overhead, and store figures; rewrites docs/benchmarks.md
 bench: install

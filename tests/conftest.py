@@ -8,7 +8,7 @@ balance and agree with its mint's checkstate.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,11 @@ from hypothesis import settings as hypothesis_settings
 from nctool.devmint import DevMint, start_dev_mint
 from nctool.observability.logging import configure_logging
 from nctool.testing.client import ApiClient
+from nctool.testing.databases import TestDatabases, selected_engine
 from nctool.testing.fault_proxy import FaultProxy
 from nctool.testing.ledger import ledger_problems
 from nctool.testing.lightning import make_npub
+from nctool.testing.postgres import PostgresUnavailable, find_bin_dir
 from nctool.testing.service import RunningService, start_service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +55,34 @@ class Stack:
 _stacks: dict[str, Stack] = {}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail the run at once when the selected database engine cannot run; never skip its tests."""
+    try:
+        engine = selected_engine()
+        if engine == "postgresql":
+            find_bin_dir()
+    except (ValueError, PostgresUnavailable) as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"nctool test database: {selected_engine()} (NCTOOL_TEST_DATABASE)"
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    """The session's databases, on the engine NCTOOL_TEST_DATABASE selects (one PostgreSQL cluster per session)."""
+    databases = TestDatabases(selected_engine(), tmp_path_factory.mktemp("databases")).start()
+    yield databases
+    databases.stop()
+
+
+@pytest.fixture(scope="session")
+def new_database(databases: TestDatabases) -> Callable[[str], str]:
+    """Return a function that creates an empty database and returns its URL, e.g. `new_database("restore")`."""
+    return databases.new_url
+
+
 @pytest.fixture(scope="session", autouse=True)
 def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The JSON log of every in-process service of the session (stdout goes to /dev/null)."""
@@ -69,14 +99,14 @@ def mints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DevMin
         mint.stop()
 
 
-async def _stack(name: str, mints: dict[str, DevMint], tmp: Path) -> Stack:
+async def _stack(name: str, mints: dict[str, DevMint], tmp: Path, databases: TestDatabases) -> Stack:
     if name not in _stacks:
         mint = start_dev_mint(tmp / f"mint-{name}", env=MINT_KNOBS[name])
         mints[name] = mint
         proxy = await FaultProxy(mint.url).start()
         service = await start_service(
             proxy.url,
-            f"sqlite:///{tmp}/nctool-{name}.db",
+            databases.new_url(f"stack_{name}"),
             worker_interval_seconds=0.2,
             mint_timeout_seconds=2.0,
             lease_seconds=5.0,
@@ -87,25 +117,32 @@ async def _stack(name: str, mints: dict[str, DevMint], tmp: Path) -> Stack:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def stack(mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+async def stack(
+    mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory, databases: TestDatabases
+) -> AsyncIterator[Stack]:
     """The default stack: a mint that settles every payment at once."""
-    yield await _stack("settled", mints, tmp_path_factory.mktemp("settled"))
+    yield await _stack("settled", mints, tmp_path_factory.mktemp("settled"), databases)
 
 
 @pytest_asyncio.fixture(scope="session")
-async def pending_stack(mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+async def pending_stack(
+    mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory, databases: TestDatabases
+) -> AsyncIterator[Stack]:
     """A mint whose payments stay PENDING in the melt call and settle on the next status check."""
-    yield await _stack("pending", mints, tmp_path_factory.mktemp("pending"))
+    yield await _stack("pending", mints, tmp_path_factory.mktemp("pending"), databases)
 
 
 @pytest_asyncio.fixture(scope="session")
-async def failing_stack(mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+async def failing_stack(
+    mints: dict[str, DevMint], tmp_path_factory: pytest.TempPathFactory, databases: TestDatabases
+) -> AsyncIterator[Stack]:
     """A mint whose Lightning payments all fail."""
-    yield await _stack("failed", mints, tmp_path_factory.mktemp("failed"))
+    yield await _stack("failed", mints, tmp_path_factory.mktemp("failed"), databases)
 
 
 @pytest_asyncio.fixture(scope="session", autouse=True)
-async def _shutdown() -> AsyncIterator[None]:
+async def _shutdown(databases: TestDatabases) -> AsyncIterator[None]:
+    """Stop the session's services, before the databases they use go away."""
     yield
     for item in _stacks.values():
         await item.api.aclose()

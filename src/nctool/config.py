@@ -15,6 +15,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NCTOOL_", extra="ignore")
 
     database_url: str = Field(default="sqlite:///./data/nctool.db", description="sqlite:///PATH or postgresql://...")
+    db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections kept open per process")
+    db_max_overflow: int = Field(default=10, ge=0, description="extra PostgreSQL connections per process under load")
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, description="wait for a free pooled connection")
+    db_statement_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="PostgreSQL cancels statements running longer; 0 disables"
+    )
+    db_retry_attempts: int = Field(
+        default=3, ge=1, description="tries of a transaction aborted by a deadlock or serialization failure"
+    )
     mint_url: str = Field(default="http://127.0.0.1:3338", description="Cashu mint base URL")
     host: str = "127.0.0.1"
     port: int = 3000

@@ -12,6 +12,7 @@ NctoolError                  base; `code`, `severity`, `http_status`, `context`
 ├── ServiceUnavailableError  503: melts are halted or the store is down
 └── InternalError            500: a fault of nctool itself
     └── StoreError           a database operation failed
+        └── StoreContentionError  503: a concurrent transaction won every retry; the caller may retry
 """
 
 from __future__ import annotations
@@ -157,3 +158,13 @@ class StoreError(InternalError):
 
     label = "Database error"
     default_code = "DATABASE_ERROR"
+
+
+class StoreContentionError(StoreError):
+    """Raised when the database aborted a transaction because of a concurrent one (deadlock,
+    serialization failure, lock or statement timeout) and the bounded retries ran out."""
+
+    http_status = 503
+    label = "Database busy"
+    default_code = "DATABASE_CONTENTION"
+    default_severity = Severity.MEDIUM

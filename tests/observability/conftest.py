@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
@@ -30,6 +29,7 @@ from nctool.store import wallets as wallet_store
 from nctool.store.records import Operation
 from nctool.store.tables import proofs, utcnow
 from nctool.testing.client import ApiClient
+from nctool.testing.db_faults import settlement_rejected
 from nctool.testing.lightning import make_invoice, make_npub
 from nctool.testing.service import RunningService, start_service
 from nctool.wallet.outputs import blinded_messages, plan_outputs
@@ -172,36 +172,25 @@ async def blocked_melt(stack) -> Scenario:  # type: ignore[no-untyped-def]
 async def critical_melt(stack) -> Scenario:  # type: ignore[no-untyped-def]
     """A melt the mint pays while the database refuses to record it, until recovery finishes it.
 
-    A SQLite trigger makes the settlement transaction fail for this wallet only. The trigger is
+    A database trigger makes the settlement transaction fail for this wallet only. The trigger is
     dropped as soon as the request returns, so the worker then settles the operation from the journal.
     """
     npub = make_npub()
     await stack.api.fund(npub, 500)
-    trigger = "fail_settlement_" + npub[-12:]
-    async with stack.svc.db.engine.begin() as conn:
-        # The npub is inlined: bech32 contains no quote character.
-        await conn.exec_driver_sql(
-            f"CREATE TRIGGER {trigger} BEFORE UPDATE OF state ON operations "
-            f"WHEN NEW.state = 'completed' AND NEW.kind = 'melt' AND NEW.npub = '{npub}' "
-            "BEGIN SELECT RAISE(ABORT, 'settlement refused by test trigger'); END"
-        )
     before = await scrape(stack.api)
-    try:
+    async with settlement_rejected(stack.svc.db, "fail_settlement_" + npub[-12:], npub=npub):
         response = await stack.api.melt(npub, make_invoice(100))
-    finally:
-        async with stack.svc.db.engine.begin() as conn:
-            await conn.exec_driver_sql(f"DROP TRIGGER {trigger}")
     after = await scrape(stack.api)
     await stack.api.wait_for(npub, response.json()["transactionId"], "paid")
     return Scenario(npub, response, before, after)
 
 
 @pytest_asyncio.fixture(scope="session")
-async def down_service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningService]:
+async def down_service(new_database: Callable[[str], str]) -> AsyncIterator[RunningService]:
     """An nctool service whose mint URL points at a port where nothing listens."""
     service = await start_service(
         f"http://127.0.0.1:{free_port()}",
-        f"sqlite:///{tmp_path_factory.mktemp('down')}/nctool.db",
+        new_database("down"),
         worker_enabled=False,
         mint_timeout_seconds=2.0,
     )
@@ -227,9 +216,9 @@ async def mint_down_melt(down_api: ApiClient) -> Scenario:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def idle_service(stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningService]:  # type: ignore[no-untyped-def]
+async def idle_service(stack, new_database: Callable[[str], str]) -> AsyncIterator[RunningService]:  # type: ignore[no-untyped-def]
     """A service on the settled mint whose journal stays empty: for tests that write no operation."""
-    database = f"sqlite:///{tmp_path_factory.mktemp('idle')}/nctool.db"
+    database = new_database("idle")
     service = await start_service(stack.mint.url, database, worker_enabled=False)
     yield service
     await service.stop()
@@ -243,9 +232,9 @@ async def idle_api(idle_service: RunningService) -> AsyncIterator[ApiClient]:
 
 
 @pytest_asyncio.fixture
-async def quiet_service(stack, tmp_path: Path) -> AsyncIterator[RunningService]:  # type: ignore[no-untyped-def]
+async def quiet_service(stack, new_database: Callable[[str], str]) -> AsyncIterator[RunningService]:  # type: ignore[no-untyped-def]
     """A fresh service on the settled mint with an empty database and no background worker."""
-    service = await start_service(stack.mint.url, f"sqlite:///{tmp_path}/nctool.db", worker_enabled=False)
+    service = await start_service(stack.mint.url, new_database("quiet"), worker_enabled=False)
     yield service
     await service.stop()
 

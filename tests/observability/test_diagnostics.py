@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest_asyncio
+
+from nctool.ops.database_stats import SLOW_QUERY_SECONDS
+from nctool.testing.databases import selected_engine
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -18,9 +22,46 @@ async def diagnostics(paid_melt, blocked_melt, stack) -> dict[str, Any]:  # type
 async def test_diagnostics_reports_database(diagnostics):
     database = diagnostics["database"]
     assert database["status"] == "ok"
-    assert database["dialect"] == "sqlite"
+    assert database["dialect"] == selected_engine()
     assert database["latencyMs"] >= 0
     assert database["schemaCurrent"] is True
+
+
+async def test_diagnostics_reports_pool(diagnostics, stack):
+    pool = diagnostics["database"]["pool"]
+    if selected_engine() != "postgresql":
+        assert pool == {"size": None, "maxConnections": None, "utilization": 0.0, "statementTimeoutSeconds": None}
+        return
+    assert pool["size"] == stack.svc.settings.db_pool_size
+    assert pool["maxConnections"] == stack.svc.settings.db_pool_size + stack.svc.settings.db_max_overflow
+    assert 0 <= pool["utilization"] <= 1
+    assert pool["statementTimeoutSeconds"] == stack.svc.settings.db_statement_timeout_seconds
+
+
+async def test_diagnostics_reports_cache_hits_on_postgresql(diagnostics):
+    database = diagnostics["database"]
+    if selected_engine() != "postgresql":
+        assert "indexHitRatio" not in database  # SQLite keeps no cache statistics
+        return
+    assert 0 < database["indexHitRatio"] <= 1
+    assert 0 < database["tableHitRatio"] <= 1
+
+
+async def test_diagnostics_lists_running_slow_query(stack):
+    if selected_engine() != "postgresql":
+        response = await stack.api.call("GET", "/api/wallet/system/diagnostics")
+        assert "slowQueries" not in response.json()["database"]  # SQLite cannot list running statements
+        return
+    async with stack.svc.db.engine.connect() as conn:
+        sleeper = asyncio.create_task(conn.exec_driver_sql("SELECT pg_sleep(2.5)"))
+        await asyncio.sleep(SLOW_QUERY_SECONDS + 0.5)
+        response = await stack.api.call("GET", "/api/wallet/system/diagnostics")
+        await sleeper
+    slow = response.json()["database"]["slowQueries"]
+    assert slow["thresholdSeconds"] == SLOW_QUERY_SECONDS
+    listed = [q for q in slow["running"] if "pg_sleep" in q["query"]]
+    assert len(listed) == 1
+    assert listed[0]["seconds"] > SLOW_QUERY_SECONDS
 
 
 async def test_diagnostics_times_each_mint_endpoint(diagnostics):

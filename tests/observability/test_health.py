@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest_asyncio
 
 from nctool.ops import breaker
+from nctool.testing.db_faults import make_unreachable
 from nctool.testing.lightning import make_invoice, make_npub
 
 from .conftest import insert_operation
@@ -129,11 +130,9 @@ async def test_failing_payments_make_health_critical(failing_stack):
 
 
 @pytest_asyncio.fixture
-async def outage_api(quiet_service, quiet_api, tmp_path):  # type: ignore[no-untyped-def]
-    """The quiet service after its SQLite file was replaced by a directory, so no connection opens."""
-    await quiet_service.services.db.engine.dispose()
-    (tmp_path / "nctool.db").rename(tmp_path / "moved.db")
-    (tmp_path / "nctool.db").mkdir()
+async def outage_api(quiet_service, quiet_api):  # type: ignore[no-untyped-def]
+    """The quiet service after its database became unreachable, so no connection opens."""
+    await make_unreachable(quiet_service.services.db)
     return quiet_api
 
 

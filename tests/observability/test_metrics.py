@@ -173,7 +173,7 @@ async def test_known_label_sets_export_zero_at_start():
 def test_every_transaction_name_is_created_at_start():
     used = set()
     for path in SRC.rglob("*.py"):
-        used |= set(re.findall(r"\.transaction\(\s*\"([a-z_]+)\"", path.read_text()))
+        used |= set(re.findall(r"\.(?:transaction|run)\(\s*\"([a-z_]+)\"", path.read_text()))
     assert sorted(used - set(metrics.DB_TRANSACTION_NAMES)) == []
 
 

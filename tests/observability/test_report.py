@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,9 +64,9 @@ async def _journal(
 
 
 @pytest_asyncio.fixture(scope="module")
-async def journal(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Database, str]]:
+async def journal(new_database: Callable[[str], str]) -> AsyncIterator[tuple[Database, str]]:
     """A journal for DAY and the day before, written through the store."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('report')}/nctool.db"
+    url = new_database("report")
     db = Database(url)
     await db.migrate()
     noon = datetime(DAY.year, DAY.month, DAY.day, 12, tzinfo=UTC)
@@ -177,15 +176,15 @@ async def test_report_command_reads_live_melts(paid_melt, stack):
 
 
 @pytest.mark.parametrize("value", ["2025-13-01", "2999-01-01"], ids=["malformed", "future"])
-async def test_report_command_rejects_bad_date(value, tmp_path: Path):
+async def test_report_command_rejects_bad_date(value, new_database):
     result = await _nctool(
-        "ops", "report", "daily", "--date", value, env={"NCTOOL_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+        "ops", "report", "daily", "--date", value, env={"NCTOOL_DATABASE_URL": new_database("bad_date")}
     )
     assert result.returncode == 2
     assert "--date" in result.stderr or "future" in result.stderr
 
 
-async def test_report_command_on_empty_database_says_upgrade(tmp_path: Path):
-    result = await _nctool("ops", "report", "daily", env={"NCTOOL_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"})
+async def test_report_command_on_empty_database_says_upgrade(new_database):
+    result = await _nctool("ops", "report", "daily", env={"NCTOOL_DATABASE_URL": new_database("empty")})
     assert result.returncode == 1
     assert "nctool db upgrade" in result.stderr

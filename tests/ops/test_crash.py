@@ -37,8 +37,8 @@ async def _final_operation(svc: Services, npub: str, timeout: float = 30.0):  # 
 
 
 @pytest.mark.parametrize(("point", "final_state", "paid"), CRASH_POINTS)
-async def test_crash_point_recovers(stack, npub, tmp_path, point, final_state, paid):
-    database = f"sqlite:///{tmp_path}/crash.db"
+async def test_crash_point_recovers(stack, npub, tmp_path, new_database, point, final_state, paid):
+    database = new_database("crash")
     first = await start_process(stack.mint.url, database, tmp_path, NCTOOL_CRASH_AT=point)
     api = ApiClient(first.url)
     try:

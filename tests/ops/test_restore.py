@@ -20,8 +20,8 @@ async def _seed_of(service, npub: str) -> str:  # type: ignore[no-untyped-def]
         return str((await conn.execute(select(wallets.c.seed).where(wallets.c.npub == npub))).scalar_one())
 
 
-async def test_restore_from_seed_into_empty_database(stack, npub, tmp_path):
-    original = await start_service(stack.mint.url, f"sqlite:///{tmp_path}/original.db")
+async def test_restore_from_seed_into_empty_database(stack, npub, tmp_path, new_database):
+    original = await start_service(stack.mint.url, new_database("original"))
     api = ApiClient(original.url)
     try:
         await api.fund(npub, 1000)
@@ -35,7 +35,7 @@ async def test_restore_from_seed_into_empty_database(stack, npub, tmp_path):
     seed_file = tmp_path / "seed.hex"
     seed_file.write_text(seed)
 
-    fresh_db = f"sqlite:///{tmp_path}/fresh.db"
+    fresh_db = new_database("fresh")
     fresh = await start_service(stack.mint.url, fresh_db)
     api = ApiClient(fresh.url)
     try:
@@ -59,8 +59,8 @@ async def test_restore_from_seed_into_empty_database(stack, npub, tmp_path):
         await fresh.stop()
 
 
-async def test_restore_twice_adds_nothing(stack, npub, tmp_path):
-    database = f"sqlite:///{tmp_path}/twice.db"
+async def test_restore_twice_adds_nothing(stack, npub, tmp_path, new_database):
+    database = new_database("twice")
     service = await start_service(stack.mint.url, database)
     api = ApiClient(service.url)
     try:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from nctool.observability import metrics
 from nctool.store import operations as op_store
 from nctool.store import proofs as proof_store
 from nctool.store import wallets as wallet_store
+from nctool.testing.db_faults import settlement_rejected
 from nctool.testing.lightning import make_invoice
 
 
@@ -37,19 +36,8 @@ async def test_db_failure_after_paid_is_critical_then_recovered(stack, npub):
     critical_before = metrics.MELT_CRITICAL_ERRORS.labels(
         error_code="CRITICAL_DB_FAILURE_AFTER_MINT_SUCCESS"
     )._value.get()
-    async with stack.svc.db.transaction("test_fault") as conn:
-        await conn.execute(
-            text(
-                "CREATE TRIGGER fail_melt_settle BEFORE UPDATE OF state ON operations "
-                "WHEN NEW.state = 'completed' AND NEW.kind = 'melt' "
-                "BEGIN SELECT RAISE(ABORT, 'injected settle failure'); END"
-            )
-        )
-    try:
+    async with settlement_rejected(stack.svc.db, "fail_melt_settle"):
         response = await stack.api.melt(npub, make_invoice(250))
-    finally:
-        async with stack.svc.db.transaction("test_fault") as conn:
-            await conn.execute(text("DROP TRIGGER fail_melt_settle"))
     body = response.json()
     assert response.status_code == 500
     assert body["code"] == "CRITICAL_DB_FAILURE_AFTER_MINT_SUCCESS"

@@ -56,8 +56,8 @@ async def test_mint_complete_rejects_unknown_quote(stack, npub):
     assert response.json()["code"] == "QUOTE_NOT_FOUND"
 
 
-async def test_quote_credited_after_restart(stack, npub, tmp_path):
-    database = f"sqlite:///{tmp_path}/restart.db"
+async def test_quote_credited_after_restart(stack, npub, new_database):
+    database = new_database("restart")
     first = await start_service(stack.proxy.url, database, worker_enabled=False)
     api = ApiClient(first.url)
     try:
@@ -76,8 +76,8 @@ async def test_quote_credited_after_restart(stack, npub, tmp_path):
         await second.stop()
 
 
-async def test_receipts_check_credits_open_quotes(stack, npub, tmp_path):
-    service = await start_service(stack.proxy.url, f"sqlite:///{tmp_path}/receipts.db", worker_enabled=False)
+async def test_receipts_check_credits_open_quotes(stack, npub, new_database):
+    service = await start_service(stack.proxy.url, new_database("receipts"), worker_enabled=False)
     api = ApiClient(service.url)
     try:
         quote = await _mint_quote(api, npub, 250)

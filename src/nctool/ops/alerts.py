@@ -59,7 +59,7 @@ def stuck_after(svc: Services) -> timedelta:
 
 
 def _stuck_condition(now: datetime, after: timedelta) -> Any:
-    return (operations.c.state.not_in(list(op_store.FINAL_STATES))) & (operations.c.created_at < now - after)
+    return op_store.is_open() & (operations.c.created_at < now - after)
 
 
 async def stuck_counts(conn: AsyncConnection, after: timedelta) -> dict[str, int]:

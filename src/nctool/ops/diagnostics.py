@@ -32,6 +32,7 @@ from nctool.errors import NctoolError
 from nctool.observability import metrics
 from nctool.ops import breaker
 from nctool.ops.alerts import stuck_after, stuck_counts
+from nctool.ops.database_stats import database_statistics
 from nctool.ops.mintcheck import SLOW_RESPONSE_MS, connectivity_test, probe_mint
 from nctool.ops.report import CALLER_ERROR_CODES, summarize_durations
 from nctool.store import operations as op_store
@@ -202,6 +203,7 @@ async def _database_diagnostics(svc: Services) -> dict[str, Any]:
     try:
         latency = await svc.db.ping()
         current = await svc.db.schema_is_current()
+        statistics = await database_statistics(svc.db)
     except Exception as exc:  # any driver error means the database is out of reach
         return {"status": "error", "dialect": svc.db.dialect, "error": f"{exc.__class__.__name__}: {exc}"}
     return {
@@ -210,6 +212,7 @@ async def _database_diagnostics(svc: Services) -> dict[str, Any]:
         "latencyMs": round(latency * 1000, 2),
         "schemaCurrent": current,
         "poolUtilization": round(svc.db.pool_utilization(), 3),
+        **statistics,
     }
 
 
@@ -343,7 +346,7 @@ async def _operations_overview(svc: Services) -> dict[str, Any]:
     async with svc.db.read() as conn:
         open_rows = await conn.execute(
             select(operations.c.kind, operations.c.state, func.count())
-            .where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
+            .where(op_store.is_open())
             .group_by(operations.c.kind, operations.c.state)
         )
         open_ops: dict[str, dict[str, int]] = {}

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nctool.cashu.errors import MintError
 from nctool.cashu.models import ProofState
@@ -75,12 +76,22 @@ class RecoveryReport:
 
 
 async def resolve(svc: Services, operation: Operation) -> str:
-    """Claim the operation and take one recovery step; return the outcome, or "busy" if another owner has it."""
-    async with svc.db.transaction("recovery_lease") as conn:
-        if not await op_store.try_lease(conn, operation.id, svc.instance_id, svc.settings.lease_seconds):
-            return "busy"
+    """Claim the operation and take one recovery step; return the outcome, or "busy" if another owner has it.
+
+    "busy" also covers an operation that another process finished after `operation` was read.
+    """
+
+    async def lease(conn: AsyncConnection) -> Operation | None:
+        return await op_store.claim(conn, operation.id, svc.instance_id, svc.settings.lease_seconds)
+
+    current = await svc.db.run("recovery_lease", lease)
+    if current is None:
+        return "busy"
     async with kept_lease(svc, operation.id):
-        outcome = await _step(svc, operation)
+        if current.state in op_store.FINAL_STATES:
+            return "busy"
+        outcome = await _step(svc, current)
+    operation = current
     if operation.kind == "mint" and operation.state == "quote_created":
         # Crediting a freshly paid quote is routine work, not recovery of an interrupted operation.
         return outcome
@@ -133,7 +144,7 @@ async def plan(svc: Services, operation: Operation) -> str:
 async def open_operations(
     svc: Services, *, npub: str | None = None, min_age: timedelta | None = None, limit: int = 1000
 ) -> list[Operation]:
-    query = select(operations).where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
+    query = select(operations).where(op_store.is_open())
     if npub:
         query = query.where(operations.c.npub == npub)
     if min_age:

@@ -64,22 +64,22 @@ async def _backoff(svc: Services, operation: Operation) -> None:
         svc.settings.melt_poll_max_seconds,
         svc.settings.worker_interval_seconds * 2 ** min(operation.attempts, 10),
     )
-    async with svc.db.transaction("worker_backoff") as conn:
-        await op_store.update_operation(
+    await svc.db.run(
+        "worker_backoff",
+        lambda conn: op_store.update_operation(
             conn,
             operation.id,
             attempts=operation.attempts + 1,
             next_check_at=utcnow() + timedelta(seconds=delay),
-        )
+        ),
+    )
 
 
 async def _export_pending(svc: Services) -> None:
     async with svc.db.read() as conn:
         rows = (
             await conn.execute(
-                select(operations.c.kind, func.count())
-                .where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
-                .group_by(operations.c.kind)
+                select(operations.c.kind, func.count()).where(op_store.is_open()).group_by(operations.c.kind)
             )
         ).all()
     counts = {kind: int(n) for kind, n in rows}
@@ -90,8 +90,9 @@ async def _export_pending(svc: Services) -> None:
 
 async def _periodic(svc: Services, job: str, interval: float, work: Callable[[], Awaitable[object]]) -> None:
     """Run a periodic job if no process ran it within `interval`, and export its last success."""
-    async with svc.db.transaction("job_claim") as conn:
-        claimed = await flag_store.claim_job(conn, job, timedelta(seconds=interval), svc.instance_id)
+    claimed = await svc.db.run(
+        "job_claim", lambda conn: flag_store.claim_job(conn, job, timedelta(seconds=interval), svc.instance_id)
+    )
     if not claimed:
         return
     await work()

@@ -12,13 +12,25 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nctool.store.records import Operation, Wallet
 from nctool.store.tables import operations, utcnow
 
 FINAL_STATES = frozenset({"completed", "failed", "expired"})
+
+
+def is_open() -> ColumnElement[bool]:
+    """Return the condition "the operation is not final", with the states inlined as literals.
+
+    Inlined, the condition matches the predicate of the partial indexes on open operations
+    (migration 0005), so PostgreSQL can use them in every plan, generic plans included.
+    """
+    final: BindParameter[list[str]] = bindparam(
+        "final_states", sorted(FINAL_STATES), expanding=True, literal_execute=True
+    )
+    return operations.c.state.not_in(final)
 
 
 def new_operation_id(kind: str) -> str:
@@ -123,6 +135,24 @@ async def try_lease(conn: AsyncConnection, operation_id: str, owner: str, second
     return bool(result.rowcount == 1)
 
 
+async def claim(conn: AsyncConnection, operation_id: str, owner: str, seconds: float) -> Operation | None:
+    """Lease the operation and return its current row, or None when another live owner holds it.
+
+    The caller acts on the returned row, never on one read before the lease: another process may
+    have moved the operation on and released its lease in between. A row that another transaction
+    has locked at this moment is skipped (`FOR UPDATE SKIP LOCKED`) rather than waited for,
+    because that transaction is leasing or changing the operation.
+    """
+    locked = await conn.execute(
+        select(operations.c.id).where(operations.c.id == operation_id).with_for_update(skip_locked=True)
+    )
+    if locked.first() is None:
+        return None
+    if not await try_lease(conn, operation_id, owner, seconds):
+        return None
+    return await get_operation(conn, operation_id)
+
+
 async def renew_lease(conn: AsyncConnection, operation_id: str, owner: str, seconds: float) -> None:
     """Extend the lease only while `owner` still holds it."""
     await conn.execute(
@@ -147,7 +177,7 @@ async def due_operations(conn: AsyncConnection, kinds: Sequence[str], limit: int
         select(operations)
         .where(
             operations.c.kind.in_(list(kinds)),
-            operations.c.state.not_in(list(FINAL_STATES)),
+            is_open(),
             or_(operations.c.next_check_at.is_(None), operations.c.next_check_at <= now),
             or_(operations.c.lease_until.is_(None), operations.c.lease_until < now),
         )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from nctool.cashu.crypto import proof_y
 from nctool.cashu.models import Proof
 from nctool.store.records import Operation, StoredProof, Wallet
-from nctool.store.tables import proofs, tokens, utcnow
+from nctool.store.tables import proofs, tokens, utcnow, wallets
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,17 @@ async def wallet_proofs(conn: AsyncConnection, wallet_id: int, states: Sequence[
     return [StoredProof.from_row(r) for r in rows]
 
 
+async def lock_wallet_for_selection(conn: AsyncConnection, wallet_id: int) -> None:
+    """Hold the wallet's row lock until the transaction ends, so that selections of one wallet queue.
+
+    On PostgreSQL this is `SELECT ... FOR UPDATE` on the wallet row: a concurrent melt of the same
+    wallet waits here and then selects from the proofs left after this one's reservation, instead
+    of picking the same proofs and losing the conditional update. Other wallets are not blocked.
+    SQLite already serializes writers from BEGIN IMMEDIATE and ignores FOR UPDATE.
+    """
+    await conn.execute(select(wallets.c.id).where(wallets.c.id == wallet_id).with_for_update())
+
+
 async def reserve(conn: AsyncConnection, proof_ids: Sequence[int], operation_id: str) -> bool:
     """Reserve all given proofs for the operation, or none: False when any was taken meanwhile."""
     result = await conn.execute(
@@ -183,9 +194,12 @@ async def refresh_token_status(conn: AsyncConnection, *, proof_ids: Sequence[int
     token_ids = [
         r[0]
         for r in (
-            await conn.execute(select(proofs.c.token_id).where(proofs.c.id.in_(list(proof_ids))).distinct())
+            await conn.execute(
+                select(proofs.c.token_id).where(proofs.c.id.in_(list(proof_ids))).distinct().order_by(proofs.c.token_id)
+            )
         ).all()
     ]
+    # Tokens are updated in id order, so two transactions refreshing the same tokens cannot deadlock.
     for token_id in token_ids:
         counts = (
             await conn.execute(

@@ -111,6 +111,15 @@ proofs = Table(
     Index("ix_proofs_wallet_state_amount", "wallet_id", "state", "amount"),
     Index("ix_proofs_reserved_by", "reserved_by"),
     Index("ix_proofs_token", "token_id"),
+    # Coin selection reads only unspent proofs, largest first.
+    Index(
+        "ix_proofs_unspent_selection",
+        "wallet_id",
+        text("amount DESC"),
+        "id",
+        sqlite_where=text("state = 'unspent'"),
+        postgresql_where=text("state = 'unspent'"),
+    ),
 )
 
 operations = Table(
@@ -151,6 +160,21 @@ operations = Table(
     Column("completed_at", UTCDateTime, nullable=True),
     Index("ix_operations_state_next_check", "state", "next_check_at"),
     Index("ix_operations_wallet_created", "wallet_id", "created_at"),
+    Index("ix_operations_npub_created", "npub", "created_at"),
+    # The worker's due scan and the stuck-operation scans read only open operations; the predicate
+    # must match nctool.store.operations.is_open() literally for the planner to use these.
+    Index(
+        "ix_operations_open_next_check",
+        "next_check_at",
+        sqlite_where=text("state NOT IN ('completed', 'expired', 'failed')"),
+        postgresql_where=text("state NOT IN ('completed', 'expired', 'failed')"),
+    ),
+    Index(
+        "ix_operations_open_created",
+        "created_at",
+        sqlite_where=text("state NOT IN ('completed', 'expired', 'failed')"),
+        postgresql_where=text("state NOT IN ('completed', 'expired', 'failed')"),
+    ),
     Index(
         "uq_operations_idempotency",
         "wallet_id",

@@ -31,6 +31,9 @@ class FaultProxy:
     upstream: str
     faults: dict[str, Fault] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
+    # Request bodies per path, kept only for the paths listed in `record_paths`.
+    record_paths: frozenset[str] = frozenset()
+    bodies: dict[str, list[bytes]] = field(default_factory=dict)
     upstream_errors: list[str] = field(default_factory=list)
     url: str = ""
     _server: uvicorn.Server | None = None
@@ -63,6 +66,8 @@ class FaultProxy:
                 break
         path = scope["path"]
         self.hits[path] = self.hits.get(path, 0) + 1
+        if path in self.record_paths:
+            self.bodies.setdefault(path, []).append(body)
         fault = self._take(path)
         if fault is not None and fault.mode == "refuse":
             await _respond(send, 503, b'{"detail": "proxy: mint unavailable"}')

@@ -22,8 +22,10 @@ async def _renew(svc: Services, operation_id: str) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            async with svc.db.transaction("lease_renew") as conn:
-                await op_store.renew_lease(conn, operation_id, svc.instance_id, svc.settings.lease_seconds)
+            await svc.db.run(
+                "lease_renew",
+                lambda conn: op_store.renew_lease(conn, operation_id, svc.instance_id, svc.settings.lease_seconds),
+            )
         except Exception as exc:  # a missed renewal only lets another process take over early
             log.warning("Lease renewal failed", transactionId=operation_id, error=repr(exc))
 
@@ -38,5 +40,4 @@ async def kept_lease(svc: Services, operation_id: str) -> AsyncIterator[None]:
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
-        async with svc.db.transaction("lease_release") as conn:
-            await op_store.release_lease(conn, operation_id, svc.instance_id)
+        await svc.db.run("lease_release", lambda conn: op_store.release_lease(conn, operation_id, svc.instance_id))

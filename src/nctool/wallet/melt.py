@@ -41,6 +41,7 @@ from nctool.errors import (
     ReconciliationBlockedError,
     ServiceUnavailableError,
     Severity,
+    StoreContentionError,
     StoreError,
 )
 from nctool.faults import crash_point
@@ -377,11 +378,13 @@ async def _commit_reservation(
 ) -> tuple[Operation, Selection] | None:
     """Select, journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile.
 
-    On SQLite writers queue, so selecting inside the write transaction means concurrent melts of
-    one wallet never pick the same proof. On PostgreSQL the conditional reserve catches a clash.
+    Concurrent melts of one wallet queue for the selection: on SQLite behind the write lock that
+    BEGIN IMMEDIATE takes, on PostgreSQL behind the wallet's row lock. The conditional reserve
+    still catches a clash with any other writer.
     """
     try:
         async with svc.db.transaction("melt_reserve") as conn:
+            await proof_store.lock_wallet_for_selection(conn, wallet.id)
             operation = await op_store.get_operation(conn, operation_id)
             if operation is not None:
                 await proof_store.release(conn, operation_id)
@@ -425,6 +428,10 @@ async def _commit_reservation(
             return journaled, selection
     except _ReservationLost:
         return None
+    except StoreContentionError as exc:
+        if exc.context.get("retryable"):
+            return None  # a deadlock or serialization failure: the caller's loop selects again
+        raise
     except StoreError as exc:
         if isinstance(exc.__cause__, IntegrityError):
             raise await _duplicate_conflict(svc, wallet, invoice, key, request_hash) from exc

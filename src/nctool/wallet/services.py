@@ -24,7 +24,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         mint = MintClient(settings.mint_url, timeout=settings.mint_timeout_seconds, observer=observe_mint_request)
-        return cls(settings=settings, db=Database(settings.database_url), mint=mint, keysets=KeysetCache(mint))
+        return cls(settings=settings, db=Database.from_settings(settings), mint=mint, keysets=KeysetCache(mint))
 
     async def close(self) -> None:
         await self.mint.aclose()
