@@ -17,15 +17,19 @@ the moment it is registered.
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from starlette.routing import Route
 
 from nctool.errors import AuthenticationError, NctoolError, PermissionDeniedError, RateLimitedError
 from nctool.nostr.nip19 import encode_npub
@@ -73,19 +77,38 @@ class Principal:
         return npub is not None and npub.strip().lower() == self.npub
 
 
-def route_policy(path: str) -> Policy:
-    """Return the policy of a route from its path template (`/api/wallet/{npub}/balance`)."""
+def route_policy(path: str, path_params: Iterable[str]) -> Policy:
+    """Return the policy of a route from its path and the names of its path parameters."""
     if path in PUBLIC_PATHS:
         return "public"
-    if "{npub}" in path or path == CREATE_PATH:
+    if "npub" in path_params or path == CREATE_PATH:
         return "wallet"
     return "admin"
 
 
+def template_policy(template: str) -> Policy:
+    """Return the policy of a route from its path template (`/api/wallet/{npub}/balance`)."""
+    return route_policy(template, re.findall(r"\{(\w+)(?::\w+)?\}", template))
+
+
+def app_routes(app: FastAPI) -> list[tuple[str, list[str]]]:
+    """Return (path template, methods) of every route the app serves, routers included."""
+    try:
+        from fastapi.routing import iter_route_contexts  # FastAPI 0.165 and later keep routers nested
+    except ImportError:  # older FastAPI flattens included routers into app.routes
+        return [(r.path, sorted(r.methods or [])) for r in app.routes if isinstance(r, APIRoute | Route)]
+    found = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute | Route) and context.path:
+            found.append((context.path, sorted(route.methods or [])))
+    return found
+
+
 async def authorize(request: Request) -> None:
     """Reject the request with 401, 403 or 429 unless its credentials reach this route."""
-    route = request.scope.get("route")
-    policy = route_policy(getattr(route, "path", request.url.path))
+    # Decided from the concrete request, so a router mounted under any prefix gets the same rules.
+    policy = route_policy(request.url.path, request.path_params)
     svc: Services = request.app.state.services
     if policy == "public" or svc.settings.auth_disabled:
         return
