@@ -43,7 +43,8 @@ def _serve(settings: Settings) -> None:
     try:
         check_serving_settings(settings)
     except UnsafeSettingsError as exc:
-        Console(stderr=True).print(f"nctool will not start: {exc}", style="red", highlight=False)
+        # Unwrapped, so the commands in the message stay whole for copying.
+        typer.echo(f"nctool will not start: {exc}", err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_file)
     uvicorn.run(
