@@ -85,3 +85,14 @@ async def test_no_secret_in_responses_or_logs(stack, log_file):
     leaked_in_logs = sorted(s[:8] for s in secrets if s in logs)
     assert leaked_in_responses == []
     assert leaked_in_logs == []
+
+
+async def test_open_endpoints_show_no_wallet(stack, npub):
+    await stack.api.fund(npub, 300)
+    assert (await stack.api.melt(npub, make_invoice(100))).status_code == 200
+    async with httpx.AsyncClient(base_url=stack.service.url) as anonymous:
+        texts = {
+            path: (await anonymous.get(path)).text for path in ("/health", "/api/wallet/system/health", "/metrics")
+        }
+    assert [path for path, text in texts.items() if npub in text] == []
+    assert all(texts.values())

@@ -155,6 +155,15 @@ def install_keyring(keyring: Keyring | None) -> None:
 
 
 def active_keyring() -> Keyring:
+    """Return this process's keyring, loading it from the settings on first use (CLI commands, scripts)."""
+    global _keyring
+    if _keyring is None:
+        from nctool.config import get_settings
+        from nctool.security.startup import key_file_path
+
+        path = key_file_path(get_settings())
+        if path is not None:
+            _keyring = load_key_file(path)
     if _keyring is None:
         raise SecretKeyError(
             "no secret key is loaded, so secrets cannot be read or stored; set NCTOOL_SECRET_KEY_FILE "
