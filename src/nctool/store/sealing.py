@@ -43,6 +43,9 @@ async def _reseal_column(db: Database, table: Table, column: Column[object]) -> 
         query = select(key, type_coerce(column, Text).label("raw"), column).where(column.is_not(None))
         if last is not None:
             query = query.where(key > last)
+        if db.dialect == "postgresql":
+            # Lock the batch, so that a concurrent write of the service is not overwritten with the older value.
+            query = query.with_for_update()
         async with db.transaction("secret_reseal") as conn:
             rows = (await conn.execute(query.order_by(key).limit(BATCH))).all()
             for row in rows:
