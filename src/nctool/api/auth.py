@@ -6,8 +6,8 @@ Rules, in order:
 - every other route needs `Authorization: Bearer <API key>` or `Authorization: Nostr <NIP-98 event>`,
   else 401;
 - a route with an `{npub}` parameter, and POST /api/wallet/create (npub in the body), act for one
-  wallet: an admin key, an unbound wallet key, a wallet key bound to that npub or a NIP-98 event
-  signed by that npub may call them; other valid credentials get 403;
+  wallet. An admin key, an unbound wallet key, a wallet key bound to that npub or a NIP-98 event
+  signed by that npub may call them, and other valid credentials get 403;
 - every other route, including routes added later, is for admin keys only (403 for the rest).
 
 The route table test enumerates the app's routes against these rules, so a new route is covered

@@ -12,7 +12,7 @@ from nctool.errors import PayloadTooLargeError
 class BodySizeLimitMiddleware:
     """Read the whole body (at most `max_bytes`) up front, then hand it to the app.
 
-    A declared Content-Length above the limit is rejected without reading; a chunked body is
+    A declared Content-Length above the limit is rejected without reading. A chunked body is
     counted as it arrives and rejected as soon as it passes the limit.
     """
 

@@ -42,7 +42,7 @@ async def _migrated_db() -> Database:
 def api_key_create(
     scope: str = typer.Option(..., help="wallet (wallet endpoints) or admin (also system and operator endpoints)"),
     npub: str = typer.Option(None, help="bind a wallet key to this npub only"),
-    label: str = typer.Option(None, help="a note on who holds the key, shown by list"),
+    label: str = typer.Option(None, help="a note on who uses the key, shown by list"),
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
     if scope not in api_keys.SCOPES:

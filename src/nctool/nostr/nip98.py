@@ -1,11 +1,12 @@
 """NIP-98 HTTP authentication: a signed Nostr event (kind 27235) that names one request.
 
 The client sends ``Authorization: Nostr <base64 of the event JSON>``. The event is valid for a
-request when its id is the SHA-256 of the NIP-01 serialization, its BIP-340 signature verifies
-under its pubkey, `created_at` is within the allowed clock difference, its `u` tag is the exact
-absolute URL (with query) and its `method` tag the HTTP method, and, for a request with a body,
-its `payload` tag is the hex SHA-256 of the body. Replay protection is the caller's job: it must
-accept each event id once.
+request when all of these hold:
+- its id is the SHA-256 of the NIP-01 serialization, and its BIP-340 signature verifies under its pubkey;
+- `created_at` is within the allowed clock difference;
+- its `u` tag is the exact absolute URL (with query), and its `method` tag the HTTP method;
+- for a request with a body, its `payload` tag is the hex SHA-256 of the body.
+Replay protection is the caller's job, because it needs shared storage: accept each event id once.
 
 Sources: NIP-98 and NIP-01 (https://github.com/nostr-protocol/nips), BIP-340.
 """
@@ -30,7 +31,7 @@ _HEX128 = re.compile(r"[0-9a-f]{128}")
 
 
 class Nip98Error(ValueError):
-    """The Authorization header is not a valid NIP-98 event for this request; the message says why."""
+    """The Authorization header is not a valid NIP-98 event for this request; the message gives the reason."""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import time
 class RateLimiter:
     """Allow `per_minute` requests per credential, refilled continuously, with bursts up to `per_minute`.
 
-    The buckets live in one process, so N replicas allow up to N times the limit in total; the
-    limit protects each replica's capacity, and the daily withdrawal limit (in the database)
+    The buckets live in one process, so N replicas allow up to N times the limit in total. The
+    limit protects each replica's capacity. The daily withdrawal limit, kept in the database,
     protects the money.
     """
 

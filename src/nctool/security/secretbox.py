@@ -1,8 +1,8 @@
 """Encryption of secrets at rest: wallet seeds, P2PK private keys, proof secrets, journaled outputs.
 
-Values are sealed with AES-256-GCM under a key read from a key file. The file holds one or more
-keys, one per line (base64url, 32 bytes); the first one seals, every one opens, so that a new key
-can be put in front while rows sealed under the old one stay readable until `nctool admin
+Values are sealed with AES-256-GCM under a key read from a key file. The file contains one or
+more keys, one per line (base64url, 32 bytes). The first one seals and every one opens, so a new
+key can be put in front while rows sealed under the old one stay readable until `nctool admin
 secret-key rotate` re-seals them. A sealed value is text: ``nct1:<key id>:<base64url(nonce || ciphertext)>``.
 The key id is the first 8 hex digits of the key's SHA-256; it names the key, it does not reveal it.
 
@@ -139,7 +139,9 @@ def write_key_file(path: Path, lines: list[str]) -> None:
 def generate_key_file(path: Path) -> Keyring:
     """Create a key file with one new key; raise SecretKeyError if the file exists."""
     if path.exists():
-        raise SecretKeyError(f"{path} exists; nctool never overwrites a key file (it would lose the data)")
+        raise SecretKeyError(
+            f"{path} exists; nctool never overwrites a key file, because data sealed under it would become unreadable"
+        )
     write_key_file(path, [new_key_line()])
     return load_key_file(path)
 

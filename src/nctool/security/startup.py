@@ -8,12 +8,12 @@ from pathlib import Path
 from nctool.config import Settings
 from nctool.security.secretbox import SecretKeyError, generate_key_file, load_key_file
 
-# Where `make run` keeps the development key; used when NCTOOL_SECRET_KEY_FILE is unset and it exists.
+# Development key file that `make run` creates; used when NCTOOL_SECRET_KEY_FILE is unset and the file exists.
 DEV_KEY_FILE = Path("data/secret.key")
 
 
 class UnsafeSettingsError(Exception):
-    """The settings would serve money unsafely; the message says which setting to change."""
+    """The settings would serve money unsafely; the message names the setting to change."""
 
 
 def is_loopback(host: str) -> bool:

@@ -1,4 +1,4 @@
-"""The optional per-wallet daily withdrawal limit, computed from the journal so it holds across replicas."""
+"""The optional per-wallet daily withdrawal limit, computed from the journal so all replicas share one total."""
 
 from __future__ import annotations
 
