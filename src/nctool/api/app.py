@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 import nctool
-from nctool.api.auth import PUBLIC_PATHS, authorize
+from nctool.api.auth import PUBLIC_PATHS, ApiKeyLookup, authorize
 from nctool.api.body_limit import BodySizeLimitMiddleware
 from nctool.api.errors import install_error_handlers
 from nctool.api.schemas import error_responses
@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except MintError as exc:
             log.warning("Mint not reachable at start; continuing", mintUrl=settings.mint_url, error=exc.message)
         app.state.services = svc
+        if not settings.auth_disabled:
+            await app.state.api_keys.load(svc)
         stop = asyncio.Event()
         worker = asyncio.create_task(run_forever(svc, stop)) if settings.worker_enabled else None
         monitor = asyncio.create_task(monitor_mint(svc, stop))
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # `authorize` runs before every route handler and decides from the route's path template.
     app = FastAPI(title="nctool", version=nctool.__version__, lifespan=lifespan, dependencies=[Depends(authorize)])
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.api_keys = ApiKeyLookup()
     install_error_handlers(app)
     # Added first, so it runs inside the metrics middleware and 413s are counted.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -31,7 +31,14 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from starlette.routing import Route
 
-from nctool.errors import AuthenticationError, NctoolError, PermissionDeniedError, RateLimitedError
+from nctool.errors import (
+    AuthenticationError,
+    NctoolError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    StoreError,
+)
 from nctool.nostr.nip19 import encode_npub
 from nctool.nostr.nip98 import Nip98Error, decode_event, verify_request
 from nctool.observability import metrics
@@ -126,7 +133,7 @@ async def _authenticate(request: Request, svc: Services) -> Principal:
     header = request.headers.get("authorization", "").strip()
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
-        return await _api_key_principal(svc, credential.strip())
+        return await _api_key_principal(request, svc, credential.strip())
     if scheme.lower() == "nostr" and credential.strip():
         return await _nip98_principal(request, svc, credential.strip())
     raise _unauthenticated(
@@ -136,9 +143,47 @@ async def _authenticate(request: Request, svc: Services) -> Principal:
     )
 
 
-async def _api_key_principal(svc: Services, key: str) -> Principal:
-    async with svc.db.read() as conn:
-        found = await api_keys.find_active_key(conn, key)
+class ApiKeyLookup:
+    """Look API keys up in the database on every request, so that a revocation applies at once.
+
+    A snapshot of the active keys, loaded at the first lookup and refreshed at most every
+    SNAPSHOT_SECONDS, answers only while the database is unavailable, so that operators can
+    still reach diagnostics during a database outage.
+    """
+
+    SNAPSHOT_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._snapshot: dict[str, api_keys.ApiKey] = {}
+        self._loaded_at: float | None = None
+
+    async def find(self, svc: Services, key: str) -> api_keys.ApiKey | None:
+        digest = api_keys.hash_key(key)
+        try:
+            async with svc.db.read() as conn:
+                if self._loaded_at is None or time.monotonic() - self._loaded_at > self.SNAPSHOT_SECONDS:
+                    self._snapshot = await api_keys.active_keys_by_hash(conn)
+                    self._loaded_at = time.monotonic()
+                return await api_keys.find_active_key(conn, key)
+        except StoreError as exc:
+            if digest in self._snapshot:
+                log.warning("API key accepted from the snapshot: the database is unavailable", error=exc.message)
+                return self._snapshot[digest]
+            raise ServiceUnavailableError(
+                "credentials cannot be checked while the database is unavailable; retry once /readyz returns 200",
+                code="CREDENTIALS_UNAVAILABLE",
+            ) from exc
+
+    async def load(self, svc: Services) -> None:
+        """Load the snapshot now (at start), so that it exists before any outage."""
+        async with svc.db.read() as conn:
+            self._snapshot = await api_keys.active_keys_by_hash(conn)
+        self._loaded_at = time.monotonic()
+
+
+async def _api_key_principal(request: Request, svc: Services, key: str) -> Principal:
+    lookup: ApiKeyLookup = request.app.state.api_keys
+    found = await lookup.find(svc, key)
     if found is None:
         raise _unauthenticated("invalid_key", "the API key is unknown or revoked; ask an operator for a valid key")
     scope: Literal["admin", "wallet"] = "admin" if found.scope == "admin" else "wallet"

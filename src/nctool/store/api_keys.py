@@ -64,6 +64,11 @@ async def find_active_key(conn: AsyncConnection, key: str) -> ApiKey | None:
     return ApiKey.from_row(row) if row else None
 
 
+async def active_keys_by_hash(conn: AsyncConnection) -> dict[str, ApiKey]:
+    rows = (await conn.execute(select(api_keys).where(api_keys.c.revoked_at.is_(None)))).all()
+    return {row._mapping["key_hash"]: ApiKey.from_row(row) for row in rows}
+
+
 async def list_keys(conn: AsyncConnection) -> list[ApiKey]:
     rows = (await conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))).all()
     return [ApiKey.from_row(r) for r in rows]

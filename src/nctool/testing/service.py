@@ -12,6 +12,7 @@ import uvicorn
 from nctool.api.app import create_app
 from nctool.config import Settings
 from nctool.devmint import free_port
+from nctool.store.database import Database
 from nctool.testing.credentials import create_admin_key, register
 from nctool.wallet.services import Services
 
@@ -45,6 +46,9 @@ async def start_service(mint_url: str, database_url: str, **overrides: Any) -> R
     port = free_port()
     overrides.setdefault("rate_limit_per_minute", 0)
     settings = Settings(mint_url=mint_url, database_url=database_url, port=port, **overrides)
+    # The key exists before the service starts, as an operator's would, so the service's snapshot of
+    # active keys contains it from the start.
+    api_key = None if settings.auth_disabled else await _admin_key(database_url)
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     # The caller owns the process's signals; uvicorn would otherwise take SIGINT and SIGTERM.
@@ -52,12 +56,19 @@ async def start_service(mint_url: str, database_url: str, **overrides: Any) -> R
     task = asyncio.create_task(server.serve())
     for _ in range(600):
         if server.started:
-            running = RunningService(f"http://127.0.0.1:{port}", settings, server, task)
-            if not settings.auth_disabled:
-                running.api_key = await create_admin_key(running.services.db)
-                register(running.url, running.api_key)
+            running = RunningService(f"http://127.0.0.1:{port}", settings, server, task, api_key)
+            if api_key is not None:
+                register(running.url, api_key)
             return running
         if task.done():
             task.result()
         await asyncio.sleep(0.05)
     raise RuntimeError(f"nctool did not start on port {port}")
+
+
+async def _admin_key(database_url: str) -> str:
+    db = Database(database_url)
+    try:
+        return await create_admin_key(db)
+    finally:
+        await db.dispose()
