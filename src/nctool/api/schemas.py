@@ -29,7 +29,10 @@ class MeltBody(_Body):
 
 class CleanupBody(_Body):
     dryRun: bool = Field(default=True, description="report what would be done without changing anything")
-    maxAge: StrictInt = Field(default=3_600_000, ge=0, description="only operations older than this, in ms")
+    # Ten years in ms: larger values overflow a timedelta and select nothing more anyway.
+    maxAge: StrictInt = Field(
+        default=3_600_000, ge=0, le=315_360_000_000, description="only operations older than this, in ms"
+    )
 
 
 class ErrorBody(BaseModel):
