@@ -231,3 +231,14 @@ async def test_unauthenticated_response_names_both_schemes(stack, world):
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="nctool", Nostr'
     assert response.json()["code"] == "UNAUTHENTICATED"
+
+
+async def test_nip98_nonce_tag_allows_same_request_twice(stack, world):
+    path = f"/api/wallet/{world.owner.npub}/balance"
+    request = Request("GET", "", path, b"", world.base + path)
+    now = int(time.time())
+    statuses = []
+    for nonce in ("a1", "b2"):
+        event = sign_event(world.owner.secret, url=request.url, method="GET", created_at=now, nonce=nonce)
+        statuses.append((await send(world, request, {"Authorization": authorization_header(event)})).status_code)
+    assert statuses == [200, 200]

@@ -146,8 +146,14 @@ def _signature_valid(event: Nip98Event) -> bool:
         return False
 
 
-def sign_event(secret_key: bytes, *, url: str, method: str, body: bytes | None = None, created_at: int) -> Nip98Event:
-    """Build and sign a NIP-98 event for one request (for clients, tests and the CLI)."""
+def sign_event(
+    secret_key: bytes, *, url: str, method: str, body: bytes | None = None, created_at: int, nonce: str | None = None
+) -> Nip98Event:
+    """Build and sign a NIP-98 event for one request (for clients, tests and the CLI).
+
+    Two requests with the same URL, method and body in the same second get the same event id,
+    and the second is rejected as a replay. A `nonce` tag makes their ids differ.
+    """
     from coincurve import PrivateKey
 
     key = PrivateKey(secret_key)
@@ -155,6 +161,8 @@ def sign_event(secret_key: bytes, *, url: str, method: str, body: bytes | None =
     tags = [["u", url], ["method", method.upper()]]
     if body:
         tags.append(["payload", hashlib.sha256(body).hexdigest()])
+    if nonce is not None:
+        tags.append(["nonce", nonce])
     unsigned = Nip98Event("", pubkey, created_at, KIND_HTTP_AUTH, tags, "", "")
     digest = event_id(unsigned)
     sig = key.sign_schnorr(bytes.fromhex(digest)).hex()
