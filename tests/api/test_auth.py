@@ -242,3 +242,15 @@ async def test_nip98_nonce_tag_allows_same_request_twice(stack, world):
         event = sign_event(world.owner.secret, url=request.url, method="GET", created_at=now, nonce=nonce)
         statuses.append((await send(world, request, {"Authorization": authorization_header(event)})).status_code)
     assert statuses == [200, 200]
+
+
+async def test_request_log_names_credential_not_key(stack, world, log_file):
+    path = f"/api/wallet/{world.owner.npub}/balance"
+    response = await send(world, Request("GET", "", path, b"", ""), {"Authorization": f"Bearer {world.owner_key}"})
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if world.owner.npub in line]
+    requests = [
+        line for line in lines if line["message"] == "HTTP request" and line.get("route", "").endswith("/balance")
+    ]
+    assert response.status_code == 200
+    assert requests[-1]["credential"].startswith("key_")
+    assert world.owner_key not in log_file.read_text()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import delete
@@ -127,6 +128,8 @@ async def authorize(request: Request) -> None:
         log.info("Request rejected", path=request.url.path, status=exc.http_status, code=exc.code, error=exc.message)
         raise
     request.state.principal = principal
+    # Every log line of this request names the credential that authorized it (a key id or an npub, never a key).
+    structlog.contextvars.bind_contextvars(credential=principal.id)
 
 
 async def _authenticate(request: Request, svc: Services) -> Principal:
