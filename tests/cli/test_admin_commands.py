@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,14 @@ async def test_revoked_key_gets_401_at_once(stack, tmp_path):
     assert before == 200
     assert revoked.returncode == 0
     assert after == 401
+
+
+def test_create_and_revoke_are_audited(tmp_path):
+    database = tmp_path / "keys.db"
+    _key, key_id = created_key(nctool(database, "admin", "api-key", "create", "--scope", "admin").stdout)
+    nctool(database, "admin", "api-key", "revoke", key_id)
+    with sqlite3.connect(database) as db:
+        actions = [row[0] for row in db.execute("SELECT action FROM audit_log ORDER BY id")]
+        details = [row[0] for row in db.execute("SELECT details FROM audit_log ORDER BY id")]
+    assert actions == ["api_key_created", "api_key_revoked"]
+    assert all(key_id in detail for detail in details)

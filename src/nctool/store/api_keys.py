@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from nctool.store import audit
 from nctool.store.tables import api_keys, utcnow
 
 KEY_PREFIX = "nct_"
@@ -50,8 +51,9 @@ async def create_key(
             id=key_id, key_hash=hash_key(key), scope=scope, npub=npub, label=label, created_at=utcnow()
         )
     )
-    row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).one()
-    return ApiKey.from_row(row), key
+    row = ApiKey.from_row((await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).one())
+    await audit.record(conn, "api_key_created", npub=npub, keyId=key_id, scope=scope, label=label)
+    return row, key
 
 
 async def find_active_key(conn: AsyncConnection, key: str) -> ApiKey | None:
@@ -79,4 +81,7 @@ async def revoke_key(conn: AsyncConnection, key_id: str) -> bool:
     result = await conn.execute(
         update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=utcnow())
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    await audit.record(conn, "api_key_revoked", keyId=key_id)
+    return True
