@@ -131,6 +131,8 @@ proofs = Table(
     Column("wallet_id", Integer, ForeignKey("wallets.id"), nullable=False),
     Column("keyset_id", String(66), nullable=False),
     Column("amount", BigInteger, nullable=False),
+    # NOTE: every row read opens its secret (about 6 us each on a 2-core test VM), so reading all
+    # unspent proofs of a 100k-proof wallet for selection costs about 0.6 s more than in clear.
     Column("secret", EncryptedText, nullable=False),
     Column("C", String(66), nullable=False),
     Column("Y", String(66), nullable=False, unique=True),
