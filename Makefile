@@ -66,9 +66,11 @@ lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-## fuzz: long Hypothesis runs of the token and invoice decoders
+## fuzz: long Hypothesis runs of the decoders (tokens, invoices, npubs, NIP-98) and schemathesis on the API
 fuzz: install
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/cashu/test_tokens.py tests/wallet/test_invoice.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/cashu/test_tokens.py tests/wallet/test_invoice.py \
+	  tests/nostr/test_nip19.py tests/nostr/test_nip98.py
+	NCTOOL_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -q tests/api/test_fuzz_api.py
 
 clean:
 	rm -rf $(VENV) $(MINT_VENV) data .pytest_cache .mypy_cache .ruff_cache

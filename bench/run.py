@@ -19,6 +19,7 @@ from pathlib import Path
 
 from nctool.config import Settings
 from nctool.devmint import start_dev_mint
+from nctool.security.secretbox import generate_key_file
 from nctool.store import proofs as proof_store
 from nctool.store.records import StoredProof
 from nctool.store.tables import proofs, tokens, utcnow, wallets
@@ -218,6 +219,10 @@ the wallet's proof count (the last two rows); the balance is one indexed aggrega
 async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nctool-bench-") as tmp:
         work = Path(tmp)
+        # The benchmark's own secret key: the service and the store seal secrets as in production.
+        if "NCTOOL_SECRET_KEY_FILE" not in os.environ:
+            generate_key_file(work / "secret.key")
+            os.environ["NCTOOL_SECRET_KEY_FILE"] = str(work / "secret.key")
         figures = await bench_melts(work)
         figures |= bench_selection()
         figures |= await bench_store(work)

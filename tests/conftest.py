@@ -8,6 +8,7 @@ balance and agree with its mint's checkstate.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hypothesis import settings as hypothesis_settings
 
 from nctool.devmint import DevMint, start_dev_mint
 from nctool.observability.logging import configure_logging
+from nctool.security.secretbox import generate_key_file, install_keyring
 from nctool.testing.client import ApiClient
 from nctool.testing.databases import TestDatabases, selected_engine
 from nctool.testing.fault_proxy import FaultProxy
@@ -27,6 +29,12 @@ from nctool.testing.service import RunningService, start_service
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NCTOOL_MINT_VENV", str(ROOT / ".venv-mint"))
+# One secret key for the session: every service and subprocess encrypts its secrets with it,
+# and tests that open a database directly read them through the same key.
+if "NCTOOL_SECRET_KEY_FILE" not in os.environ:
+    _key_file = os.path.join(tempfile.mkdtemp(prefix="nctool-keys-"), "secret.key")
+    os.environ["NCTOOL_SECRET_KEY_FILE"] = _key_file
+    install_keyring(generate_key_file(Path(_key_file)))
 
 hypothesis_settings.register_profile("fuzz", max_examples=20_000, deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

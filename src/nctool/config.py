@@ -45,10 +45,34 @@ class Settings(BaseSettings):
     ledger_check_interval_seconds: float = Field(default=300.0, gt=0)
     reconcile_interval_seconds: float = Field(default=900.0, gt=0)
 
+    # Security. Authentication is on unless auth_disabled, which is accepted on a loopback host only.
+    auth_disabled: bool = Field(default=False, description="serve without credentials (127.0.0.1/::1 only)")
+    secret_key_file: Path | None = Field(
+        default=None, description="key file that encrypts seeds, P2PK keys and proof secrets at rest"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="base URL clients call (https://wallet.example.com), which NIP-98 events must name; "
+        "default: the scheme and Host header of each request",
+    )
+    nip98_max_age_seconds: int = Field(default=60, ge=1, le=600, description="allowed clock difference of NIP-98")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="largest request body; larger gets 413")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="requests per credential per minute and replica; 0 turns the limit off"
+    )
+    daily_withdrawal_limit_sat: int | None = Field(
+        default=None, ge=1, description="sats one wallet may pay out in any 24 hours; unset: no limit"
+    )
+
     @field_validator("mint_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_public_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
 
     @property
     def async_database_url(self) -> str:

@@ -2,6 +2,11 @@
 
 NctoolError                  base; `code`, `severity`, `http_status`, `context`
 ├── InputError               400: a request field is invalid; `details` lists each field
+├── AuthenticationError      401: no credentials, or an unknown, revoked, invalid or stale one
+├── PermissionDeniedError    403: valid credentials that do not reach this wallet or endpoint
+│   └── WithdrawalLimitError        the wallet's daily withdrawal limit would be exceeded
+├── PayloadTooLargeError     413: the request body is larger than NCTOOL_MAX_BODY_BYTES
+├── RateLimitedError         429: the credential sent too many requests; `retryAfter` in seconds
 ├── WalletNotFoundError      404: no wallet for this npub on this mint
 ├── InsufficientBalanceError 402: unspent proofs do not cover amount plus fees
 ├── ConflictError            409: the request clashes with ledger state
@@ -49,6 +54,8 @@ class NctoolError(Exception):
         self.code = code or self.default_code
         self.severity = severity or self.default_severity
         self.context = context
+        # Response headers that belong to the error, such as Retry-After or WWW-Authenticate.
+        self.headers: dict[str, str] = {}
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -72,6 +79,49 @@ class InputError(NctoolError):
 
     def __init__(self, message: str, *, details: list[str] | None = None, **kwargs: Any):
         super().__init__(message, details=details or [message], **kwargs)
+
+
+class AuthenticationError(NctoolError):
+    """Raised when a request has no credentials, or ones that are unknown, revoked, invalid or stale."""
+
+    http_status = 401
+    label = "Authentication required"
+    default_code = "UNAUTHENTICATED"
+    default_severity = Severity.LOW
+
+
+class PermissionDeniedError(NctoolError):
+    """Raised when valid credentials do not reach the wallet or endpoint requested."""
+
+    http_status = 403
+    label = "Forbidden"
+    default_code = "FORBIDDEN"
+    default_severity = Severity.LOW
+
+
+class WithdrawalLimitError(PermissionDeniedError):
+    """Raised when a payment would take the wallet past its daily withdrawal limit; nothing was reserved."""
+
+    label = "Daily withdrawal limit reached"
+    default_code = "DAILY_WITHDRAWAL_LIMIT"
+
+
+class PayloadTooLargeError(NctoolError):
+    """Raised when the request body is larger than the configured maximum."""
+
+    http_status = 413
+    label = "Request body too large"
+    default_code = "PAYLOAD_TOO_LARGE"
+    default_severity = Severity.LOW
+
+
+class RateLimitedError(NctoolError):
+    """Raised when one credential sends more requests than its limit allows."""
+
+    http_status = 429
+    label = "Too many requests"
+    default_code = "RATE_LIMITED"
+    default_severity = Severity.LOW
 
 
 class WalletNotFoundError(NctoolError):

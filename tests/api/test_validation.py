@@ -167,3 +167,17 @@ async def test_openapi_has_no_422(stack):
     paths = (await stack.api.call("GET", "/openapi.json")).json()["paths"]
     statuses = {status for path in paths.values() for op in path.values() for status in op["responses"]}
     assert "422" not in statuses
+
+
+async def test_transactions_skip_beyond_bound_is_400(stack, npub):
+    await stack.api.create(npub)
+    response = await stack.api.http.get(f"/api/wallet/{npub}/transactions", params={"skip": 10**20})
+    assert response.status_code == 400
+    assert response.json()["details"][0].startswith("skip")
+
+
+async def test_cleanup_max_age_beyond_bound_is_400(stack, npub):
+    await stack.api.create(npub)
+    response = await stack.api.call("POST", f"/api/wallet/{npub}/cleanup", {"dryRun": True, "maxAge": 10**20})
+    assert response.status_code == 400
+    assert response.json()["details"][0].startswith("maxAge")

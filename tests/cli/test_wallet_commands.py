@@ -15,7 +15,7 @@ async def _nctool(stack, *args: str) -> tuple[int, str]:  # type: ignore[no-unty
         "-m",
         "nctool.cli.main",
         *args,
-        env={"NCTOOL_URL": stack.service.url, "PATH": "/usr/bin:/bin"},
+        env={"NCTOOL_URL": stack.service.url, "NCTOOL_API_KEY": stack.service.api_key, "PATH": "/usr/bin:/bin"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

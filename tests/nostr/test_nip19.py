@@ -203,3 +203,19 @@ def test_round_trip_random_key(secret: bytes) -> None:
     assert npub.startswith("npub1")
     assert len(npub) == 63
     assert decode_npub(npub) == pubkey
+
+
+@given(st.text(max_size=120))
+def test_decode_arbitrary_text_raises_only_nostr_key_error(text: str) -> None:
+    try:
+        decode_npub(text)
+    except NostrKeyError:
+        pass
+
+
+@given(st.text(alphabet="qpzry9x8gf2tvdw0s3jn54khce6mua7l", min_size=1, max_size=70))
+def test_decode_bech32_like_text_raises_only_nostr_key_error(data: str) -> None:
+    try:
+        assert len(decode_npub("npub1" + data)) == 32
+    except NostrKeyError:
+        pass

@@ -12,6 +12,8 @@ import pytest
 from bech32 import bech32_decode, bech32_encode, convertbits
 from bolt11 import Bolt11, MilliSatoshi, TagChar, Tags
 from coincurve import PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nctool.testing.lightning import make_invoice, make_invoice_msat
 from nctool.wallet.invoice import Invoice, InvoiceError, parse_invoice
@@ -278,3 +280,32 @@ def test_invoice_fields() -> None:
         "expires_at",
         "network",
     ]
+
+
+BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+@given(st.text(max_size=300))
+def test_parse_arbitrary_text_raises_only_invoice_error(text: str) -> None:
+    try:
+        parse_invoice(text, network="bc")
+    except InvoiceError:
+        pass
+
+
+@given(st.sampled_from(["lnbc", "lnbc10u", "lntb", "lnbc1p"]), st.text(alphabet=BECH32, max_size=400))
+def test_parse_bech32_like_invoice_raises_only_invoice_error(prefix: str, data: str) -> None:
+    try:
+        parse_invoice(prefix + "1" + data, network="bc")
+    except InvoiceError:
+        pass
+
+
+@given(st.integers(min_value=0, max_value=len(make_invoice(1000)) - 1), st.sampled_from(list(BECH32)))
+def test_parse_invoice_with_one_changed_character_never_crashes(position: int, replacement: str) -> None:
+    original = make_invoice(1000)
+    mutated = original[:position] + replacement + original[position + 1 :]
+    try:
+        parse_invoice(mutated, network="bc")
+    except InvoiceError:
+        pass

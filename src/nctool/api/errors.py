@@ -43,7 +43,7 @@ async def _nctool_error(request: Request, exc: Exception) -> JSONResponse:
             severity=exc.severity.value,
             error=exc.message,
         )
-    return JSONResponse(exc.to_body(), status_code=exc.http_status)
+    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=exc.headers or None)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -29,7 +29,10 @@ class MeltBody(_Body):
 
 class CleanupBody(_Body):
     dryRun: bool = Field(default=True, description="report what would be done without changing anything")
-    maxAge: StrictInt = Field(default=3_600_000, ge=0, description="only operations older than this, in ms")
+    # Ten years in ms: larger values overflow a timedelta and select nothing more anyway.
+    maxAge: StrictInt = Field(
+        default=3_600_000, ge=0, le=315_360_000_000, description="only operations older than this, in ms"
+    )
 
 
 class ErrorBody(BaseModel):
@@ -49,9 +52,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI descriptions of the error statuses a route can return."""
     meaning = {
         400: "invalid input; details names each field",
+        401: "no credentials, or an unknown, revoked, invalid or stale API key or NIP-98 event",
         402: "insufficient balance, with required and available",
+        403: "the credentials do not reach this wallet or endpoint, or the daily withdrawal limit is reached",
         404: "unknown wallet",
         409: "conflict: reconciliation block, idempotency key reuse, invoice already paid or in flight",
+        413: "the request body is larger than NCTOOL_MAX_BODY_BYTES",
+        429: "this credential sent too many requests; retry after Retry-After seconds",
         502: "the mint failed; fundsStatus says whether funds are untouched, released or pending",
         503: "melts halted by the ledger breaker",
         504: "the mint timed out; fundsStatus says whether funds are untouched, released or pending",

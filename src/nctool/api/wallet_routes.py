@@ -200,7 +200,8 @@ async def transactions(
     npub: str,
     request: Request,
     limit: int = Query(default=50, ge=1, le=100),
-    skip: int = Query(default=0, ge=0),
+    # The upper bound keeps the value inside a 64-bit database integer; no wallet has that many entries.
+    skip: int = Query(default=0, ge=0, le=1_000_000_000),
     transaction_type: str | None = None,
     mint_url: str | None = None,
 ) -> dict[str, Any]:

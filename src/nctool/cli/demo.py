@@ -19,7 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from nctool.devmint import free_port, start_dev_mint
+from nctool.security.secretbox import generate_key_file
+from nctool.store.database import Database
 from nctool.testing.client import ApiClient
+from nctool.testing.credentials import create_admin_key
 from nctool.testing.lightning import make_invoice, make_npub
 
 FUND = 1000
@@ -34,6 +37,7 @@ def _start_service(mint_url: str, work: Path) -> tuple[subprocess.Popen[bytes], 
         "NCTOOL_PORT": str(port),
         "NCTOOL_DATABASE_URL": f"sqlite:///{work}/nctool.db",
         "NCTOOL_LOG_FILE": str(work / "nctool.jsonl"),
+        "NCTOOL_SECRET_KEY_FILE": str(work / "secret.key"),
     }
     log = (work / "service.log").open("ab")
     process = subprocess.Popen(
@@ -64,8 +68,15 @@ async def run_demo(console: Console) -> int:
     console.print(f"[bold]nctool demo[/bold] (working directory {work})")
     mint = start_dev_mint(work / "mint")
     console.print(f"1. dev mint (Nutshell, FakeWallet) on {mint.url}")
+    generate_key_file(work / "secret.key")
+    # The demo calls the API as a client backend does: with an API key, created before the service starts.
+    db = Database(f"sqlite:///{work}/nctool.db")
+    try:
+        key = await create_admin_key(db, label="demo")
+    finally:
+        await db.dispose()
     process, url = _start_service(mint.url, work)
-    api = ApiClient(url)
+    api = ApiClient(url, api_key=key)
     remove_work = False
     try:
         await _wait_ready(api, process)

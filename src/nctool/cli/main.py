@@ -19,23 +19,34 @@ from rich.console import Console
 from rich.table import Table
 
 from nctool.cli import ops_observability, ops_recovery  # noqa: F401  # they register ops commands
+from nctool.cli.admin import admin_app
 from nctool.cli.ops import ops_app
 from nctool.config import Settings, get_settings
 from nctool.devmint import DevMint, DevMintError, start_dev_mint
 from nctool.observability.logging import configure_logging, get_logger
 
 app = typer.Typer(help="Cashu wallet service for Nostr users.", no_args_is_help=True)
-wallet_app = typer.Typer(help="Wallet commands against a running nctool service.", no_args_is_help=True)
+wallet_app = typer.Typer(
+    help="Wallet commands against a running nctool service; set NCTOOL_API_KEY to an API key.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(db_app, name="db")
 app.add_typer(ops_app, name="ops")
+app.add_typer(admin_app, name="admin")
 console = Console()
 
 
 def _serve(settings: Settings) -> None:
     from nctool.api.app import create_app
+    from nctool.security.startup import UnsafeSettingsError, check_serving_settings
 
+    try:
+        check_serving_settings(settings)
+    except UnsafeSettingsError as exc:
+        # Unwrapped, so the commands in the message stay whole for copying.
+        typer.echo(f"nctool will not start: {exc}", err=True)
+        raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_file)
     uvicorn.run(
         create_app(settings),
@@ -61,7 +72,14 @@ def run(
         False, "--background", help="return once /readyz answers and leave the service running (for scripts)"
     ),
 ) -> None:
-    """Run the service; start the local dev mint too when NCTOOL_MINT_URL is unset."""
+    """Run the service; start the local dev mint too when NCTOOL_MINT_URL is unset.
+
+    For development it also creates data/secret.key on first use when NCTOOL_SECRET_KEY_FILE is unset.
+    """
+    from nctool.security.startup import ensure_dev_key_file
+
+    if not os.environ.get("NCTOOL_SECRET_KEY_FILE"):
+        os.environ["NCTOOL_SECRET_KEY_FILE"] = str(ensure_dev_key_file().resolve())
     if background:
         _fork_and_wait_ready(Settings())
     mint: DevMint | None = None
@@ -173,6 +191,9 @@ def _base_url() -> str:
 
 def _call(method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
     url = _base_url() + path
+    key = os.environ.get("NCTOOL_API_KEY")
+    if key:
+        headers = {**(headers or {}), "Authorization": f"Bearer {key}"}
     try:
         response = httpx.request(method, url, json=body, headers=headers, timeout=120)
     except httpx.HTTPError as exc:

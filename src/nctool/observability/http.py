@@ -90,6 +90,9 @@ class HttpMetricsMiddleware:
         npub = scope.get("path_params", {}).get("npub")
         if npub is not None:
             fields["npub"] = npub
+        principal = scope.get("state", {}).get("principal")
+        if principal is not None:
+            fields["credential"] = principal.id
         if route in QUIET_ROUTES:
             log.debug("HTTP request", **fields)
         else:

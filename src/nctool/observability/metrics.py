@@ -64,6 +64,8 @@ JOB_NAMES = ("worker", "ledger_check", "reconcile")
 # Names passed to `Database.transaction(name)`. A test keeps this list in step with the code,
 # so that every transaction's duration and rollback series exist at 0 from the start.
 DB_TRANSACTION_NAMES = (
+    "api_key_create",
+    "api_key_revoke",
     "archive_audit",
     "breaker_resume",
     "breaker_trip",
@@ -87,10 +89,12 @@ DB_TRANSACTION_NAMES = (
     "mint_outputs",
     "mint_quote",
     "mint_store",
+    "nip98_replay",
     "reconcile_apply",
     "recovery_lease",
     "reschedule",
     "restore",
+    "secret_reseal",
     "wallet_create",
     "worker_backoff",
 )
@@ -145,6 +149,9 @@ HTTP_REQUEST_DURATION = Histogram(
     buckets=SLO_BUCKETS,
 )
 HTTP_IN_PROGRESS = Gauge("http_requests_in_progress", "HTTP requests being handled")
+# Bounded reasons: missing, invalid_key, invalid_nip98, replayed_nip98, forbidden, rate_limited.
+AUTH_FAILURES = Counter("http_auth_failures", "Requests rejected for their credentials or rate", ["reason"])
+AUTH_FAILURE_REASONS = ("missing", "invalid_key", "invalid_nip98", "replayed_nip98", "forbidden", "rate_limited")
 BUILD_INFO = Gauge("nctool_build_info", "Always 1; the version label names the running nctool", ["version"])
 
 
@@ -183,6 +190,8 @@ def init_label_sets() -> None:
     for kind in OPERATION_KINDS:
         PENDING_OPERATIONS.labels(kind=kind)
         STUCK_OPERATIONS.labels(kind=kind)
+    for reason in AUTH_FAILURE_REASONS:
+        AUTH_FAILURES.labels(reason=reason)
     for kind in ("melt", "mint"):
         for result in RECOVERY_RESULTS:
             RECOVERY_OPERATIONS.labels(kind=kind, result=result)

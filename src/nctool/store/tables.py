@@ -1,7 +1,13 @@
-"""Tables of the ledger. Proofs are identified by Y; secrets stay in `proofs.secret` only."""
+"""Tables of the ledger. Proofs are identified by Y; secrets stay in `proofs.secret` only.
+
+Columns that hold secrets (wallet seeds, proof secrets, journaled outputs) are sealed with the
+process's secret key on write and opened on read (`EncryptedText`, `EncryptedJSON`); Y and every
+other column stay in clear for lookups.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +28,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.types import TypeDecorator
+
+from nctool.security.secretbox import active_keyring, is_sealed
 
 metadata = MetaData()
 
@@ -49,6 +57,34 @@ class UTCDateTime(TypeDecorator[datetime]):
         return parsed.astimezone(UTC)
 
 
+class EncryptedText(TypeDecorator[str]):
+    """Text sealed with the active secret key; plaintext written before encryption reads as it is."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else active_keyring().seal(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else active_keyring().open(value)
+
+
+class EncryptedJSON(TypeDecorator[Any]):
+    """A JSON value stored as one sealed JSON string; unsealed JSON from before encryption reads as it is."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else active_keyring().seal(json.dumps(value, separators=(",", ":")))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and is_sealed(value):
+            return json.loads(active_keyring().open(value))
+        return value
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -62,8 +98,8 @@ wallets = Table(
     Column("unit", String(20), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("metadata", JSON, nullable=False, default=dict),
-    # NUT-13 wallet seed (hex). Never logged or returned; funds can be restored from it alone.
-    Column("seed", Text, nullable=True),
+    # NUT-13 wallet seed (hex), sealed. Never logged or returned; funds can be restored from it alone.
+    Column("seed", EncryptedText, nullable=True),
     UniqueConstraint("npub", "mint_url", "unit", name="uq_wallets_npub_mint_unit"),
 )
 
@@ -95,7 +131,9 @@ proofs = Table(
     Column("wallet_id", Integer, ForeignKey("wallets.id"), nullable=False),
     Column("keyset_id", String(66), nullable=False),
     Column("amount", BigInteger, nullable=False),
-    Column("secret", Text, nullable=False),
+    # NOTE: every row read opens its secret (about 6 us each on a 2-core test VM), so reading all
+    # unspent proofs of a 100k-proof wallet for selection costs about 0.6 s more than in clear.
+    Column("secret", EncryptedText, nullable=False),
     Column("C", String(66), nullable=False),
     Column("Y", String(66), nullable=False, unique=True),
     Column("dleq", JSON, nullable=True),
@@ -147,7 +185,8 @@ operations = Table(
     Column("input_ys", JSON, nullable=False, default=list),
     # Blinded outputs committed before the mint request that signs them: amount, keyset id,
     # secret, blinding factor r, B_ and role. Recovery restores signatures from these (NUT-09).
-    Column("outputs", JSON, nullable=False, default=list),
+    # Sealed as a whole, because the secrets and blinding factors are money once the mint signs.
+    Column("outputs", EncryptedJSON, nullable=False, default=list),
     Column("expiry", BigInteger, nullable=True),
     Column("error_code", String(100), nullable=True),
     Column("error_message", Text, nullable=True),
@@ -244,4 +283,32 @@ keyset_counters = Table(
     Column("wallet_id", Integer, ForeignKey("wallets.id"), primary_key=True),
     Column("keyset_id", String(66), primary_key=True),
     Column("counter", BigInteger, nullable=False),
+)
+
+
+# API keys: only the SHA-256 of a key is stored. A key is 32 random bytes, so a fast hash is enough:
+# there is no password to guess, and a leaked hash does not give back the key.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    # wallet | admin
+    Column("scope", String(20), nullable=False),
+    # A wallet key bound to one npub acts for that npub only; NULL acts for every npub.
+    Column("npub", String(100), nullable=True),
+    Column("label", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# NIP-98 event ids already accepted, kept until the event is stale anyway, so that a replay is
+# rejected by every replica that shares the database.
+nip98_events = Table(
+    "nip98_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("pubkey", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_nip98_events_expires", "expires_at"),
 )

@@ -7,11 +7,22 @@ from typing import Any
 
 import httpx
 
+from nctool.testing.credentials import key_for
+
 
 class ApiClient:
-    def __init__(self, base_url: str):
+    """Calls the API with an admin key: `api_key`, else the key registered for `base_url`.
+
+    `anonymous=True` sends no credentials at all.
+    """
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, anonymous: bool = False):
+        key = None if anonymous else (api_key or key_for(base_url))
+        headers = {"Authorization": f"Bearer {key}"} if key else None
         # A short keep-alive avoids reusing a connection the server is closing at the same moment.
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(keepalive_expiry=2))
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=60, limits=httpx.Limits(keepalive_expiry=2), headers=headers
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()

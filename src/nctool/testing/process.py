@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 
 from nctool.devmint import free_port
+from nctool.store.database import Database
+from nctool.testing.credentials import create_admin_key, register
 
 
 @dataclass
@@ -33,8 +35,19 @@ class ServiceProcess:
 
 
 async def start_process(mint_url: str, database_url: str, log_dir: Path, **env: str) -> ServiceProcess:
-    """Start `nctool serve` on a free port and wait until /readyz responds."""
+    """Start `nctool serve` on a free port and wait until /readyz responds.
+
+    Authentication is on unless `env` turns it off; an admin key is created in the database first
+    and registered for `ApiClient(url)`. The rate limit is off unless `env` sets it.
+    """
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    if env.get("NCTOOL_AUTH_DISABLED", os.environ.get("NCTOOL_AUTH_DISABLED", "0")) in ("0", "false", ""):
+        db = Database(database_url)
+        try:
+            register(url, await create_admin_key(db))
+        finally:
+            await db.dispose()
     full_env = {
         **os.environ,
         "NCTOOL_MINT_URL": mint_url,
@@ -44,13 +57,13 @@ async def start_process(mint_url: str, database_url: str, log_dir: Path, **env: 
         "NCTOOL_WORKER_INTERVAL_SECONDS": "0.2",
         "NCTOOL_LEASE_SECONDS": "2",
         "NCTOOL_MELT_POLL_MAX_SECONDS": "1",
+        "NCTOOL_RATE_LIMIT_PER_MINUTE": "0",
         **env,
     }
     log = (log_dir / f"service-{port}.log").open("ab")
     process = subprocess.Popen(  # noqa: ASYNC220  # returns at once; this interpreter, our own module
         [sys.executable, "-m", "nctool.cli.main", "serve"], env=full_env, stdout=log, stderr=subprocess.STDOUT
     )
-    url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as client:
         for _ in range(300):
             if process.poll() is not None:

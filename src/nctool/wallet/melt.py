@@ -56,6 +56,7 @@ from nctool.store.records import Operation, StoredProof, Wallet
 from nctool.store.tables import utcnow
 from nctool.wallet.invoice import Invoice, InvoiceError, parse_invoice
 from nctool.wallet.lease import kept_lease
+from nctool.wallet.limits import enforce_daily_withdrawal_limit
 from nctool.wallet.outputs import blinded_messages, match_restored, plan_wallet_outputs, unblind
 from nctool.wallet.preflight import Discrepancy, classify, log_state_check
 from nctool.wallet.selection import Selection, required_amount, select_proofs
@@ -388,6 +389,14 @@ async def _commit_reservation(
             operation = await op_store.get_operation(conn, operation_id)
             if operation is not None:
                 await proof_store.release(conn, operation_id)
+            else:
+                await enforce_daily_withdrawal_limit(
+                    conn,
+                    wallet,
+                    quote.amount,
+                    svc.settings.daily_withdrawal_limit_sat,
+                    lock=svc.db.dialect == "postgresql",
+                )
             candidates = await proof_store.unspent_proofs(conn, wallet.id, excluded)
             selection = choose(candidates)
             if selection is None:

@@ -1,0 +1,1 @@
+"""Credentials, request limits and encryption of secrets at rest."""
