@@ -184,6 +184,13 @@ async def send(npub: str, body: SendBody, request: Request) -> dict[str, Any]:
     return result.to_body()
 
 
+@router.get("/{npub}/send/{transaction_id}", responses=error_responses(409))
+async def sent_token(npub: str, transaction_id: str, request: Request) -> dict[str, Any]:
+    """Return a completed send's token again, for a caller whose first response was lost."""
+    result = await send_case.read_sent_token(services(request), npub, transaction_id)
+    return result.to_body()
+
+
 @router.post("/{npub}/send/{transaction_id}/reclaim", responses=error_responses(409))
 async def reclaim(npub: str, transaction_id: str, request: Request) -> dict[str, Any]:
     """Take back a sent token that nobody redeemed; the amount less the input fee returns to the balance."""

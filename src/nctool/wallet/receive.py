@@ -12,6 +12,7 @@ less the mint's input fee. The wallet never held the fee, so it is not counted i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from nctool.cashu.amounts import input_fee, split_amount
@@ -26,6 +27,7 @@ from nctool.store import operations as op_store
 from nctool.store import proofs as proof_store
 from nctool.store import wallets as wallet_store
 from nctool.store.records import Operation, Wallet
+from nctool.store.tables import utcnow
 from nctool.wallet import tokencheck
 from nctool.wallet.lease import kept_lease
 from nctool.wallet.outputs import blinded_messages, plan_wallet_outputs, unblind
@@ -215,6 +217,7 @@ async def _journal(
             outputs=outputs,
             details={"fee": fee, "reclaim_of": reclaim_of, "token_mint": checked.token.mint},
             lease_owner=svc.instance_id,
+            lease_until=utcnow() + timedelta(seconds=svc.settings.lease_seconds),
         )
         if reclaim_of is not None and not await proof_store.claim_pending_send(conn, checked.ys, operation_id):
             raise ConflictError(

@@ -110,6 +110,12 @@ async def send(
         signatures = await swap(svc, operation, inputs)
         crash_point("send.after_swap_answer")
         operation, sent = await settle_send(svc, operation, signatures)
+    if operation.state != "completed":
+        raise ConflictError(
+            f"send {operation.id} was settled by recovery as {operation.state}; read its outcome from the history",
+            code="OPERATION_IN_PROGRESS",
+            transactionId=operation.id,
+        )
     log.info(
         "Token sent",
         npub=wallet.npub,
@@ -252,54 +258,48 @@ def _locked_outputs(amounts: list[int], keyset_id: str, pubkey: str) -> list[dic
     return planned
 
 
-async def settle_send(svc: Services, operation: Operation, signatures: list[Any]) -> tuple[Operation, list[Proof]]:
-    """Record a swap the mint carried out: inputs spent, keep proofs unspent, send proofs pending-send."""
+async def settle_send(
+    svc: Services, operation: Operation, signatures: list[Any], *, delivered: bool = True
+) -> tuple[Operation, list[Proof]]:
+    """Record a swap the mint carried out: inputs spent, keep proofs unspent, send proofs pending-send.
+
+    With `delivered=False` (recovery of a swap whose token never reached the caller) unlocked send
+    proofs return to the balance as change and the send ends failed; locked ones stay sent,
+    because only the recipient's key can spend them.
+    """
     proofs = await unblind(operation.outputs, signatures, svc.keysets)
     roles = [o["role"] for o in operation.outputs]
     sent = [p for p, role in zip(proofs, roles, strict=True) if role == "send"]
     keep = [p for p, role in zip(proofs, roles, strict=True) if role == "keep"]
+    handed_out = delivered or (operation.details or {}).get("lock") is not None
     async with svc.db.transaction("send_settle") as conn:
         current = await op_store.get_operation(conn, operation.id)
         assert current is not None
-        if current.state == "completed":
+        if current.state != "swap_sent":
             return current, sent
         spent_total = sum(p.amount for p in await proof_store.proofs_by_ys(conn, current.input_ys))
         await proof_store.mark_spent(conn, current.input_ys, current.id)
-        await proof_store.insert_token(
-            conn,
-            current,
-            transaction_type="change",
-            transaction_id=f"{current.id}_keep",
-            new_proofs=keep,
-            metadata={"source": "send_swap", "operation_id": current.id},
-        )
-        await proof_store.insert_token(
-            conn,
-            current,
-            transaction_type="sent",
-            transaction_id=current.id,
-            new_proofs=sent,
-            pending_send=True,
-            metadata={"operation_id": current.id, "locked_to": (current.details or {}).get("lock")},
-        )
+        await _store_outputs(conn, current, keep, sent, handed_out)
         keep_amount = sum(p.amount for p in keep)
         fee = spent_total - keep_amount - sum(p.amount for p in sent)
+        final = "completed" if handed_out else "failed"
         await op_store.transition(
             conn,
             current.id,
             ["swap_sent"],
-            "completed",
+            final,
             change_amount=keep_amount,
             fees_paid=fee,
             lease_owner=None,
             lease_until=None,
+            **({} if handed_out else {"error_code": "INTERRUPTED", "error_message": "the token was never delivered"}),
         )
         await audit.record_step(
             conn,
-            "send_completed",
+            "send_completed" if handed_out else "send_returned",
             current,
             from_state="swap_sent",
-            to_state="completed",
+            to_state=final,
             amount=current.amount,
             keep=keep_amount,
             fee=fee,
@@ -308,6 +308,38 @@ async def settle_send(svc: Services, operation: Operation, signatures: list[Any]
         done = await op_store.get_operation(conn, current.id)
     assert done is not None
     return done, sent
+
+
+async def _store_outputs(
+    conn: Any, operation: Operation, keep: list[Proof], sent: list[Proof], handed_out: bool
+) -> None:
+    await proof_store.insert_token(
+        conn,
+        operation,
+        transaction_type="change",
+        transaction_id=f"{operation.id}_keep",
+        new_proofs=keep,
+        metadata={"source": "send_swap", "operation_id": operation.id},
+    )
+    if handed_out:
+        await proof_store.insert_token(
+            conn,
+            operation,
+            transaction_type="sent",
+            transaction_id=operation.id,
+            new_proofs=sent,
+            pending_send=True,
+            metadata={"operation_id": operation.id, "locked_to": (operation.details or {}).get("lock")},
+        )
+    else:
+        await proof_store.insert_token(
+            conn,
+            operation,
+            transaction_type="change",
+            transaction_id=f"{operation.id}_send",
+            new_proofs=sent,
+            metadata={"source": "send_not_delivered", "operation_id": operation.id},
+        )
 
 
 # --- recovery ---------------------------------------------------------------------------------
@@ -327,10 +359,9 @@ async def resume_send(svc: Services, operation: Operation) -> str:
         if outcome == "spent_elsewhere":
             log.error("Send inputs spent but its outputs were not signed", transactionId=operation.id)
         return "pending"
-    # The swap went through but the caller never received the token. It is stored as sent, so the
-    # owner can read it back through a reclaim, which returns the amount to the balance.
-    await settle_send(svc, operation, signatures)
-    return "completed"
+    # The swap went through but the caller never received the token.
+    done, _ = await settle_send(svc, operation, signatures, delivered=False)
+    return "completed" if done.state == "completed" else "rolled_back"
 
 
 async def sent_token(svc: Services, npub: str, transaction_id: str) -> tuple[Operation, list[StoredProof]]:
@@ -346,3 +377,15 @@ async def sent_token(svc: Services, npub: str, transaction_id: str) -> tuple[Ope
             details=["transactionId: unknown for this wallet"],
         )
     return operation, stored
+
+
+async def read_sent_token(svc: Services, npub: str, transaction_id: str) -> SendResult:
+    """Return the token of a completed send again, for a caller whose first response was lost."""
+    operation, stored = await sent_token(svc, npub, transaction_id)
+    if operation.state != "completed" or not stored:
+        raise ConflictError(
+            f"send {transaction_id} is {operation.state} and has no token",
+            code="SEND_NOT_COMPLETED",
+            transactionId=transaction_id,
+        )
+    return SendResult(operation, encode_sent_token(operation, [p.to_proof() for p in stored]))
