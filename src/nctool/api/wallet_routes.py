@@ -193,7 +193,7 @@ async def sent_token(npub: str, transaction_id: str, request: Request) -> dict[s
 
 @router.post("/{npub}/send/{transaction_id}/reclaim", responses=error_responses(409))
 async def reclaim(npub: str, transaction_id: str, request: Request) -> dict[str, Any]:
-    """Take back a sent token that nobody redeemed; the amount less the input fee returns to the balance."""
+    """Take back a sent token that no recipient has redeemed. The amount less the input fee returns to the balance."""
     result = await receive_case.reclaim(services(request), npub, transaction_id)
     return result.to_body()
 

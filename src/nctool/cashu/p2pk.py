@@ -1,10 +1,10 @@
 """Pay-to-public-key locks: NUT-10 well-known secrets of kind P2PK and NUT-11 witnesses.
 
 A locked proof's secret is the JSON array `["P2PK", {"nonce", "data": <pubkey>, "tags"}]`. The
-mint accepts it as an input only with a witness `{"signatures": [...]}` holding a BIP-340
-Schnorr signature of sha256(secret) by the key in `data` (or, after `locktime`, by a `refund`
-key; after `locktime` without refund keys, by anyone). Private keys pass through this module
-but are never logged.
+mint accepts it as an input only with a witness `{"signatures": [...]}` that contains a BIP-340
+Schnorr signature of sha256(secret) by the key in `data`. After `locktime` a `refund` key signs
+instead, and without refund keys anyone may spend the proof. Private keys pass through this
+module but are never logged.
 """
 
 from __future__ import annotations

@@ -253,7 +253,7 @@ def wallet_receive(
 
 @wallet_app.command("reclaim")
 def wallet_reclaim(npub: str, transaction_id: str, as_json: bool = JSON_OPTION) -> None:
-    """Take back the token of send TRANSACTION_ID if nobody has redeemed it."""
+    """Take back the token of send TRANSACTION_ID if no recipient has redeemed it."""
     data = _call("POST", f"/api/wallet/{npub}/send/{transaction_id}/reclaim")
     _emit(data, as_json, f"reclaimed {data['totalAmount']} sat (fee {data['fee']} sat)")
 

@@ -19,7 +19,7 @@ from nctool.store.records import Operation, StoredProof, Wallet
 from nctool.store.tables import proofs, tokens, utcnow
 
 # A proof handed out in a token that the mint has not yet reported spent. It is not part of the
-# wallet's balance: the `sent` token that holds it is already counted in the ledger identity.
+# wallet's balance: the `sent` token that contains it is already counted in the ledger identity.
 PENDING_SEND = "pending_send"
 # spent_by of a pending-send proof that the mint reports spent: the recipient redeemed it. It is
 # not the reconciliation marker, because the ledger already counts these proofs in `sent`.
@@ -65,7 +65,9 @@ async def insert_token(
     """
     wallet_id = owner.wallet_id if isinstance(owner, Operation) else owner.id
     now = utcnow()
-    state = PENDING_SEND if pending_send else "reserved" if reserved_by else "unspent"
+    state = "reserved" if reserved_by else "unspent"
+    if pending_send:
+        state = PENDING_SEND
     live = len(new_proofs)
     result = await conn.execute(
         tokens.insert().values(

@@ -75,7 +75,7 @@ def _private_key(value: Any) -> bytes | None:
 
 
 async def receive(svc: Services, npub: str, encoded_token: Any, private_key: Any = None) -> ReceiveResult:
-    """Redeem `encoded_token` into the wallet of `npub`; every check runs before the mint sees it."""
+    """Redeem `encoded_token` into the wallet of `npub`; every check runs before any request to the mint."""
     wallet = await require_wallet(svc, npub)
     extra_key = _private_key(private_key)
     token = tokencheck.decode(encoded_token)
@@ -92,7 +92,7 @@ async def receive(svc: Services, npub: str, encoded_token: Any, private_key: Any
 
 
 async def reclaim(svc: Services, npub: str, transaction_id: str) -> ReceiveResult:
-    """Take back a token this wallet sent and nobody redeemed: swap its proofs into the balance."""
+    """Take back a token this wallet sent that no recipient has redeemed, by swapping its proofs into the balance."""
     wallet = await require_wallet(svc, npub)
     send_op, stored = await sent_token(svc, npub, transaction_id)
     pending = [p for p in stored if p.state == proof_store.PENDING_SEND]

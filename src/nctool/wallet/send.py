@@ -263,9 +263,9 @@ async def settle_send(
 ) -> tuple[Operation, list[Proof]]:
     """Record a swap the mint carried out: inputs spent, keep proofs unspent, send proofs pending-send.
 
-    With `delivered=False` (recovery of a swap whose token never reached the caller) unlocked send
-    proofs return to the balance as change and the send ends failed; locked ones stay sent,
-    because only the recipient's key can spend them.
+    Recovery passes `delivered=False` for a swap whose token never reached the caller. Unlocked
+    send proofs then return to the balance as change and the send ends failed. Locked ones stay
+    sent, because only the recipient's key can spend them.
     """
     proofs = await unblind(operation.outputs, signatures, svc.keysets)
     roles = [o["role"] for o in operation.outputs]

@@ -2,7 +2,7 @@
 
 Money rules, as for the melt: the outputs are committed before the swap request, and an
 operation's proofs go back to the balance only after a definitive rejection that checkstate
-confirms (the inputs are still unspent). An ambiguous answer keeps everything as it is, and
+confirms (the inputs are still unspent). An ambiguous response keeps everything as it is, and
 recovery settles it from the journal.
 """
 
@@ -111,7 +111,7 @@ async def after_failed_swap(svc: Services, operation: Operation, exc: MintError)
 
 
 async def inputs_unspent(svc: Services, operation: Operation) -> bool:
-    """Return whether the mint reports every input of the operation unspent; False when it cannot say."""
+    """Return whether the mint reports every input of the operation unspent; False when the check fails."""
     try:
         states = await svc.mint.check_state(operation.input_ys)
     except MintError:
@@ -150,7 +150,7 @@ async def resume_swap(svc: Services, operation: Operation) -> tuple[str, list[Bl
     """Ask the mint what became of an interrupted swap.
 
     Returns ("unspent", None) when the inputs are unspent (the swap did not happen), ("pending",
-    None) while the mint holds them, ("signed", signatures) when our outputs were signed, and
+    None) while the mint reports them pending, ("signed", signatures) when our outputs were signed, and
     ("spent_elsewhere", None) when the inputs are spent but not into our outputs.
     """
     states = await svc.mint.check_state(operation.input_ys)

@@ -1,5 +1,5 @@
-"""Validation of a received token before any request that spends it: every check that needs no
-mint answer beyond this service's cached keysets of its own mint.
+"""Validation of a received token before any request that spends it. The checks need nothing from
+the mint beyond this service's cached keysets of its own mint.
 
 Each failure is an InputError (400) whose message names the proof by index, never by secret.
 """
@@ -63,7 +63,7 @@ def check_origin(token: Token, mint_url: str, unit: str) -> None:
             "UNTRUSTED_MINT",
         )
     if token.unit != unit:
-        raise _reject(f"the token's unit is {token.unit!r}; this wallet holds {unit!r}", "WRONG_UNIT")
+        raise _reject(f"the token's unit is {token.unit!r}; this wallet's unit is {unit!r}", "WRONG_UNIT")
 
 
 def check_shape(proofs: Sequence[Proof], max_amount: int) -> list[str]:
