@@ -87,11 +87,22 @@ DB_TRANSACTION_NAMES = (
     "mint_outputs",
     "mint_quote",
     "mint_store",
+    "receive_journal",
+    "receive_settle",
     "reconcile_apply",
+    "reconcile_sent",
     "recovery_lease",
     "reschedule",
     "restore",
+    "send_preflight_block",
+    "send_redeemed",
+    "send_reserve",
+    "send_settle",
+    "send_swap_journal",
+    "swap_ambiguous",
+    "swap_fail",
     "wallet_create",
+    "wallet_p2pk_key",
     "worker_backoff",
 )
 
@@ -183,7 +194,7 @@ def init_label_sets() -> None:
     for kind in OPERATION_KINDS:
         PENDING_OPERATIONS.labels(kind=kind)
         STUCK_OPERATIONS.labels(kind=kind)
-    for kind in ("melt", "mint"):
+    for kind in ("melt", "mint", "send", "receive"):
         for result in RECOVERY_RESULTS:
             RECOVERY_OPERATIONS.labels(kind=kind, result=result)
     for source in ("api", "worker"):

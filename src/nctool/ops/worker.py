@@ -83,7 +83,7 @@ async def _export_pending(svc: Services) -> None:
             )
         ).all()
     counts = {kind: int(n) for kind, n in rows}
-    for kind in ("melt", "mint", "swap", "send", "receive"):
+    for kind in metrics.OPERATION_KINDS:
         metrics.PENDING_OPERATIONS.labels(kind=kind).set(counts.get(kind, 0))
     metrics.DB_POOL_UTILIZATION.set(svc.db.pool_utilization())
 

@@ -35,7 +35,7 @@ async def fail_operation(svc: Services, operation: Operation, code: str, message
     Reserved proofs become unspent again; pending-send proofs claimed by a reclaim stay pending.
     Returns how many reserved proofs were released.
     """
-    async with svc.db.transaction(f"{operation.kind}_fail") as conn:
+    async with svc.db.transaction("swap_fail") as conn:
         released = await proof_store.release(conn, operation.id)
         await proof_store.unclaim_pending_send(conn, operation.id)
         moved = await op_store.transition(
@@ -120,7 +120,7 @@ async def inputs_unspent(svc: Services, operation: Operation) -> bool:
 
 
 async def _keep_for_recovery(svc: Services, operation: Operation, exc: MintError) -> None:
-    async with svc.db.transaction(f"{operation.kind}_ambiguous") as conn:
+    async with svc.db.transaction("swap_ambiguous") as conn:
         await op_store.update_operation(
             conn,
             operation.id,
