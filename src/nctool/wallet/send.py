@@ -163,6 +163,8 @@ async def _try_reserve(
     async with svc.db.transaction("send_reserve") as conn:
         candidates = await proof_store.unspent_proofs(conn, wallet.id)
         # The send proofs are handed out, not spent by this wallet, so they carry no fee of their own.
+        # NOTE: even an exact selection is swapped, so every send pays one input fee. Handing out
+        # stored proofs directly would split a token's proofs across two tokens in the ledger.
         selection = select_proofs(candidates, amount, fee_ppk, 0)
         if selection is None:
             required = required_amount(candidates, amount, fee_ppk, 0)
