@@ -155,3 +155,18 @@ async def test_reclaimed_token_cannot_be_received(stack, npub):
     response = await _receive(stack, receiver, sent["encodedToken"])
     assert response.status_code == 409
     assert (await stack.api.balance(receiver))["balance"] == 0
+
+
+async def test_receive_retry_returns_first_result(stack, npub):
+    receiver = make_npub()
+    await stack.api.fund(npub, 1000)
+    await stack.api.create(receiver)
+    token = (await _send(stack, npub, {"amount": 100})).json()["encodedToken"]
+    first = (await _receive(stack, receiver, token)).json()
+    response = await _receive(stack, receiver, token)
+    body = response.json()
+    assert response.status_code == 200
+    assert body["alreadyReceived"] is True
+    assert body["transactionId"] == first["transactionId"]
+    assert body["totalAmount"] == first["totalAmount"]
+    assert (await stack.api.balance(receiver))["balance"] == first["totalAmount"]

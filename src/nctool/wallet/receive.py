@@ -11,9 +11,12 @@ less the mint's input fee. The wallet never held the fee, so it is not counted i
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 from nctool.cashu.amounts import input_fee, split_amount
 from nctool.cashu.errors import MintError
@@ -27,7 +30,7 @@ from nctool.store import operations as op_store
 from nctool.store import proofs as proof_store
 from nctool.store import wallets as wallet_store
 from nctool.store.records import Operation, Wallet
-from nctool.store.tables import utcnow
+from nctool.store.tables import tokens, utcnow
 from nctool.wallet import tokencheck
 from nctool.wallet.lease import kept_lease
 from nctool.wallet.outputs import blinded_messages, plan_wallet_outputs, unblind
@@ -45,6 +48,7 @@ class ReceiveResult:
     token_id: int | None
     credited: int
     fee: int
+    already_received: bool = False
 
     def to_body(self) -> dict[str, Any]:
         op = self.operation
@@ -57,6 +61,8 @@ class ReceiveResult:
             "fee": self.fee,
             "mintUrl": op.mint_url,
         }
+        if self.already_received:
+            body["alreadyReceived"] = True
         reclaimed = (op.details or {}).get("reclaim_of")
         if reclaimed:
             body["reclaimedTransactionId"] = reclaimed
@@ -133,9 +139,34 @@ async def _wallet_key(svc: Services, wallet: Wallet) -> bytes:
     return key
 
 
+def token_hash(ys: list[str]) -> str:
+    """Identify a token by its proofs, whatever its encoding: sha256 of the sorted Ys."""
+    return hashlib.sha256(",".join(sorted(ys)).encode()).hexdigest()
+
+
+async def _earlier_receive(svc: Services, wallet: Wallet, checked: tokencheck.CheckedToken) -> ReceiveResult | None:
+    """Return the result of an earlier completed receive of this same token into this wallet."""
+    async with svc.db.read() as conn:
+        earlier = await op_store.find_by_request(conn, wallet.id, "receive", token_hash(checked.ys))
+        token_id = await _token_id(conn, earlier.id) if earlier is not None else None
+    if earlier is None or earlier.state != "completed":
+        return None
+    fee = int((earlier.details or {}).get("fee", 0))
+    return ReceiveResult(earlier, token_id, earlier.amount - fee, fee, already_received=True)
+
+
+async def _token_id(conn: Any, transaction_id: str) -> int | None:
+    row = (await conn.execute(select(tokens.c.id).where(tokens.c.transaction_id == transaction_id))).first()
+    return int(row[0]) if row else None
+
+
 async def _redeem(
     svc: Services, wallet: Wallet, checked: tokencheck.CheckedToken, reclaim_of: str | None
 ) -> ReceiveResult:
+    # A retried request whose first response was lost gets that first result, not a 409.
+    earlier = await _earlier_receive(svc, wallet, checked)
+    if earlier is not None:
+        return earlier
     await _check_unspent(svc, checked, reclaim_of)
     fee = input_fee((p.id for p in checked.inputs), {k: v.input_fee_ppk for k, v in checked.keysets.items()})
     if checked.amount - fee <= 0:
@@ -214,6 +245,7 @@ async def _journal(
             state="swap_sent",
             amount=checked.amount,
             input_ys=checked.ys,
+            request_hash=token_hash(checked.ys),
             outputs=outputs,
             details={"fee": fee, "reclaim_of": reclaim_of, "token_mint": checked.token.mint},
             lease_owner=svc.instance_id,
