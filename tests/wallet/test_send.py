@@ -170,3 +170,25 @@ async def test_receive_retry_returns_first_result(stack, npub):
     assert body["transactionId"] == first["transactionId"]
     assert body["totalAmount"] == first["totalAmount"]
     assert (await stack.api.balance(receiver))["balance"] == first["totalAmount"]
+
+
+async def test_send_retry_with_key_returns_same_token(stack, npub):
+    await stack.api.fund(npub, 1000)
+    headers = {"Idempotency-Key": "send-retry-1"}
+    first = (await stack.api.call("POST", f"/api/wallet/{npub}/send", {"amount": 100}, headers)).json()
+    response = await stack.api.call("POST", f"/api/wallet/{npub}/send", {"amount": 100}, headers)
+    body = response.json()
+    assert response.status_code == 200
+    assert body["replayed"] is True
+    assert body["encodedToken"] == first["encodedToken"]
+    assert (await stack.api.balance(npub))["details"]["pendingSendBalance"] == 100
+
+
+async def test_send_key_reused_for_other_amount_is_409(stack, npub):
+    await stack.api.fund(npub, 1000)
+    headers = {"Idempotency-Key": "send-retry-2"}
+    await stack.api.call("POST", f"/api/wallet/{npub}/send", {"amount": 100}, headers)
+    response = await stack.api.call("POST", f"/api/wallet/{npub}/send", {"amount": 200}, headers)
+    assert response.status_code == 409
+    assert response.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert (await stack.api.balance(npub))["details"]["pendingSendBalance"] == 100

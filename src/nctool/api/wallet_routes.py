@@ -179,8 +179,15 @@ async def melt(
 
 
 @router.post("/{npub}/send", responses=error_responses(402, 409))
-async def send(npub: str, body: SendBody, request: Request) -> dict[str, Any]:
-    result = await send_case.send(services(request), npub, body.amount, body.recipientPubkey, body.format)
+async def send(
+    npub: str,
+    body: SendBody,
+    request: Request,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+) -> dict[str, Any]:
+    result = await send_case.send(
+        services(request), npub, body.amount, body.recipientPubkey, body.format, idempotency_key
+    )
     return result.to_body()
 
 

@@ -14,9 +14,13 @@ reconciliation sweep, or a reclaim). The recipient pays the input fee of redeemi
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+from sqlalchemy.exc import IntegrityError
 
 from nctool.cashu.amounts import split_amount
 from nctool.cashu.crypto import blind_message, proof_y
@@ -24,7 +28,14 @@ from nctool.cashu.errors import MintError
 from nctool.cashu.models import Proof, ProofState, Token
 from nctool.cashu.p2pk import P2PKError, lock_secret, normalize_pubkey
 from nctool.cashu.tokens import encode_token_v3, encode_token_v4
-from nctool.errors import ConflictError, InputError, InsufficientBalanceError, MintFailureError
+from nctool.errors import (
+    ConflictError,
+    IdempotencyConflictError,
+    InputError,
+    InsufficientBalanceError,
+    MintFailureError,
+    StoreError,
+)
 from nctool.faults import crash_point
 from nctool.observability.logging import get_logger
 from nctool.store import audit
@@ -51,6 +62,7 @@ MAX_RESERVE_ATTEMPTS = 10
 class SendResult:
     operation: Operation
     token: str
+    replayed: bool = False
 
     def to_body(self) -> dict[str, Any]:
         op = self.operation
@@ -65,6 +77,7 @@ class SendResult:
             "recipientPubkey": details.get("lock"),
             "tokenFormat": details.get("format"),
             "mintUrl": op.mint_url,
+            **({"replayed": True} if self.replayed else {}),
         }
 
 
@@ -93,15 +106,27 @@ def parse_recipient(value: Any) -> str | None:
 
 
 async def send(
-    svc: Services, npub: str, amount: Any, recipient_pubkey: Any = None, token_format: Any = None
+    svc: Services,
+    npub: str,
+    amount: Any,
+    recipient_pubkey: Any = None,
+    token_format: Any = None,
+    idempotency_key: str | None = None,
 ) -> SendResult:
-    """Take `amount` sats out of the wallet of `npub` as a token; lock it to `recipient_pubkey` when given."""
+    """Take `amount` sats out of the wallet of `npub` as a token; lock it to `recipient_pubkey` when given.
+
+    A request repeated with the same `idempotency_key` returns the first send's token.
+    """
     wallet = await require_wallet(svc, npub)
     amount = validate_amount(amount, svc.settings.max_amount_sat)
     details = {"format": parse_token_format(token_format), "lock": parse_recipient(recipient_pubkey)}
+    request = _Request(idempotency_key, _request_hash(amount, details))
+    replay = await _find_replay(svc, wallet, request)
+    if replay is not None:
+        return replay
     operation_id = op_store.new_operation_id("send")
     async with kept_lease(svc, operation_id):
-        operation = await _reserve(svc, wallet, amount, operation_id, details)
+        operation = await _reserve(svc, wallet, amount, operation_id, details, request)
         crash_point("send.after_reserve")
         await _check_inputs(svc, operation)
         operation = await _journal_swap(svc, operation)
@@ -128,6 +153,44 @@ async def send(
     return SendResult(operation, encode_sent_token(operation, sent))
 
 
+@dataclass(frozen=True)
+class _Request:
+    idempotency_key: str | None
+    request_hash: str
+
+
+def _request_hash(amount: int, details: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([amount, details["lock"], details["format"]]).encode()).hexdigest()
+
+
+async def _find_replay(svc: Services, wallet: Wallet, request: _Request) -> SendResult | None:
+    """Return the first result of a send repeated with the same Idempotency-Key, or raise a 409."""
+    key = request.idempotency_key
+    if key is None:
+        return None
+    if not 0 < len(key) <= 200:
+        raise InputError("Idempotency-Key must be 1 to 200 characters", details=["Idempotency-Key: 1-200 chars"])
+    async with svc.db.read() as conn:
+        previous = await op_store.find_by_idempotency_key(conn, wallet.id, key)
+    if previous is None:
+        return None
+    if previous.kind != "send" or previous.request_hash != request.request_hash:
+        raise IdempotencyConflictError(
+            "this Idempotency-Key was already used for a different request; use a new key per send",
+            transactionId=previous.id,
+        )
+    if previous.state == "completed":
+        result = await read_sent_token(svc, wallet.npub, previous.id)
+        return SendResult(result.operation, result.token, replayed=True)
+    raise ConflictError(
+        f"the first send with this Idempotency-Key is {previous.state} ({previous.error_code or 'in progress'}); "
+        "read its outcome from the history",
+        code=previous.error_code or "OPERATION_IN_PROGRESS",
+        transactionId=previous.id,
+        state=previous.state,
+    )
+
+
 def encode_sent_token(operation: Operation, sent: list[Proof]) -> str:
     token = Token(mint=operation.mint_url, unit="sat", proofs=sent)
     fmt = (operation.details or {}).get("format", "cashuB")
@@ -139,14 +202,23 @@ async def _stored(svc: Services, ys: list[str]) -> list[StoredProof]:
         return await proof_store.proofs_by_ys(conn, ys)
 
 
-async def _reserve(svc: Services, wallet: Wallet, amount: int, operation_id: str, details: dict[str, Any]) -> Operation:
+async def _reserve(
+    svc: Services, wallet: Wallet, amount: int, operation_id: str, details: dict[str, Any], request: _Request
+) -> Operation:
     """Select proofs worth `amount` after their input fee and journal the send with them reserved."""
     fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
     for _ in range(MAX_RESERVE_ATTEMPTS):
         try:
-            return await _try_reserve(svc, wallet, amount, operation_id, details, fee_ppk)
+            return await _try_reserve(svc, wallet, amount, operation_id, details, fee_ppk, request)
         except _ReservationLost:
             continue
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            raise ConflictError(
+                "a send with this Idempotency-Key is already being processed; retry it to read its result",
+                code="OPERATION_IN_PROGRESS",
+            ) from exc
     raise ConflictError(
         "other operations of this wallet keep taking the same proofs; retry the request",
         code="OPERATION_IN_PROGRESS",
@@ -158,7 +230,13 @@ class _ReservationLost(Exception):
 
 
 async def _try_reserve(
-    svc: Services, wallet: Wallet, amount: int, operation_id: str, details: dict[str, Any], fee_ppk: dict[str, int]
+    svc: Services,
+    wallet: Wallet,
+    amount: int,
+    operation_id: str,
+    details: dict[str, Any],
+    fee_ppk: dict[str, int],
+    request: _Request,
 ) -> Operation:
     async with svc.db.transaction("send_reserve") as conn:
         candidates = await proof_store.unspent_proofs(conn, wallet.id)
@@ -186,6 +264,8 @@ async def _try_reserve(
             amount=amount,
             fees_paid=0,
             input_ys=ys,
+            idempotency_key=request.idempotency_key,
+            request_hash=request.request_hash,
             details={**details, "input_fee": selection.input_fee},
             lease_owner=svc.instance_id,
             lease_until=utcnow() + timedelta(seconds=svc.settings.lease_seconds),
