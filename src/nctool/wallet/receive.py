@@ -218,7 +218,7 @@ async def _check_unspent(svc: Services, checked: tokencheck.CheckedToken, reclai
         )
     if any(s.state is ProofState.PENDING for s in states):
         raise ConflictError(
-            "the mint holds some of the token's proofs in a pending payment; retry once it settles",
+            "the mint reports some of the token's proofs as pending in another request; retry once it settles",
             code="TOKEN_PENDING",
         )
 
@@ -276,7 +276,7 @@ async def _after_swap_error(svc: Services, operation: Operation, exc: MintError)
                 transactionId=operation.id,
             )
     if not exc.ambiguous:
-        # Definitive: the mint refused the token's proofs, and nothing of this wallet was spent.
+        # Definitive: the mint rejected the token's proofs, and nothing of this wallet was spent.
         await fail_operation(svc, operation, exc.error_code, exc.message)
         raise InputError(
             f"the mint rejected the token: {exc.message}; nothing was credited",
