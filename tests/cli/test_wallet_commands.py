@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 
-from nctool.testing.lightning import make_invoice
+from nctool.testing.lightning import make_invoice, make_npub
 
 
 async def _nctool(stack, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
@@ -47,3 +47,26 @@ async def test_history_prints_table(stack, npub):
     code, out = await _nctool(stack, "wallet", "history", npub)
     assert code == 0
     assert "minted" in out
+
+
+async def test_send_and_receive_commands(stack, npub):
+    receiver = make_npub()
+    await stack.api.fund(npub, 500)
+    code, out = await _nctool(stack, "wallet", "send", npub, "50", "--json")
+    assert code == 0
+    token = json.loads(out)["encodedToken"]
+    await stack.api.create(receiver)
+    code, out = await _nctool(stack, "wallet", "receive", receiver, token)
+    assert code == 0
+    assert "received 49 sat" in out
+
+
+async def test_reclaim_command(stack, npub):
+    await stack.api.fund(npub, 500)
+    code, out = await _nctool(stack, "wallet", "send", npub, "50", "--format", "cashuA")
+    assert code == 0
+    assert out.startswith("cashuA")
+    transaction_id = out.split("transaction ")[1].split(")")[0]
+    code, out = await _nctool(stack, "wallet", "reclaim", npub, transaction_id)
+    assert code == 0
+    assert "reclaimed 49 sat" in out

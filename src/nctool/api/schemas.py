@@ -27,6 +27,21 @@ class MeltBody(_Body):
     invoice: str = Field(description="bolt11 Lightning invoice with an amount")
 
 
+class SendBody(_Body):
+    amount: StrictInt = Field(description="amount in sats; the recipient pays the mint's input fee on redeeming")
+    recipientPubkey: str | None = Field(
+        default=None, description="lock the token to this key (NUT-11): compressed hex, x-only hex or npub"
+    )
+    format: str | None = Field(default=None, description="token format: cashuB (default) or cashuA")
+
+
+class ReceiveBody(_Body):
+    encodedToken: str = Field(description="cashuA or cashuB token")
+    privateKey: str | None = Field(
+        default=None, description="hex private key for a token locked to a key other than the wallet's p2pkPub"
+    )
+
+
 class CleanupBody(_Body):
     dryRun: bool = Field(default=True, description="report what would be done without changing anything")
     # Ten years in ms: larger values overflow a timedelta and select nothing more anyway.

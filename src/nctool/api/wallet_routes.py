@@ -9,13 +9,24 @@ from typing import Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from nctool.api.schemas import CleanupBody, CreateWalletBody, MeltBody, MintBody, MintCompleteBody, error_responses
+from nctool.api.schemas import (
+    CleanupBody,
+    CreateWalletBody,
+    MeltBody,
+    MintBody,
+    MintCompleteBody,
+    ReceiveBody,
+    SendBody,
+    error_responses,
+)
 from nctool.errors import InputError
 from nctool.observability import metrics
 from nctool.ops.recovery import recover, recovery_stats
 from nctool.store import operations as op_store
 from nctool.wallet import melt as melt_case
 from nctool.wallet import minting
+from nctool.wallet import receive as receive_case
+from nctool.wallet import send as send_case
 from nctool.wallet.history import list_transactions
 from nctool.wallet.services import Services
 from nctool.wallet.wallets import (
@@ -58,6 +69,7 @@ async def balance(npub: str, request: Request) -> dict[str, Any]:
             "totalBalance": view.total,
             "unspentBalance": view.unspent,
             "pendingBalance": view.pending,
+            "pendingSendBalance": view.pending_send,
             "spentBalance": view.spent,
         },
     }
@@ -164,6 +176,39 @@ async def melt(
     result = await melt_case.melt(services(request), npub, body.invoice, idempotency_key)
     status = 200 if result.state == "paid" else 202
     return JSONResponse(result.to_body(), status_code=status)
+
+
+@router.post("/{npub}/send", responses=error_responses(402, 409))
+async def send(
+    npub: str,
+    body: SendBody,
+    request: Request,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+) -> dict[str, Any]:
+    result = await send_case.send(
+        services(request), npub, body.amount, body.recipientPubkey, body.format, idempotency_key
+    )
+    return result.to_body()
+
+
+@router.get("/{npub}/send/{transaction_id}", responses=error_responses(409))
+async def sent_token(npub: str, transaction_id: str, request: Request) -> dict[str, Any]:
+    """Return a completed send's token again, for a caller whose first response was lost."""
+    result = await send_case.read_sent_token(services(request), npub, transaction_id)
+    return result.to_body()
+
+
+@router.post("/{npub}/send/{transaction_id}/reclaim", responses=error_responses(409))
+async def reclaim(npub: str, transaction_id: str, request: Request) -> dict[str, Any]:
+    """Take back a sent token that no recipient has redeemed. The amount less the input fee returns to the balance."""
+    result = await receive_case.reclaim(services(request), npub, transaction_id)
+    return result.to_body()
+
+
+@router.post("/{npub}/receive", responses=error_responses(409))
+async def receive(npub: str, body: ReceiveBody, request: Request) -> dict[str, Any]:
+    result = await receive_case.receive(services(request), npub, body.encodedToken, body.privateKey)
+    return result.to_body()
 
 
 @router.get("/{npub}/proofs/status")

@@ -265,6 +265,54 @@ def wallet_melt(
     )
 
 
+@wallet_app.command("send")
+def wallet_send(
+    npub: str,
+    amount: int,
+    lock: str = typer.Option(None, "--lock", help="P2PK-lock the token to this public key (hex or npub)"),
+    token_format: str = typer.Option("cashuB", "--format", help="token format: cashuB or cashuA"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Take AMOUNT sats out of the wallet as a Cashu token and print the token."""
+    body: dict[str, Any] = {"amount": amount, "format": token_format}
+    if lock:
+        body["recipientPubkey"] = lock
+    data = _call("POST", f"/api/wallet/{npub}/send", body)
+    _emit(
+        data,
+        as_json,
+        f"{data['encodedToken']}\n(sent {data['amount']} sat, fee {data['feesPaid']} sat, "
+        f"transaction {data['transactionId']})",
+    )
+
+
+@wallet_app.command("receive")
+def wallet_receive(
+    npub: str,
+    token: str,
+    private_key: str = typer.Option(None, "--private-key", help="hex key for a token locked to another key"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Redeem a Cashu TOKEN (cashuA or cashuB) into the wallet."""
+    body: dict[str, Any] = {"encodedToken": token}
+    if private_key:
+        body["privateKey"] = private_key
+    data = _call("POST", f"/api/wallet/{npub}/receive", body)
+    _emit(
+        data,
+        as_json,
+        f"received {data['totalAmount']} sat (token {data['tokenAmount']} sat, fee {data['fee']} sat, "
+        f"transaction {data['transactionId']})",
+    )
+
+
+@wallet_app.command("reclaim")
+def wallet_reclaim(npub: str, transaction_id: str, as_json: bool = JSON_OPTION) -> None:
+    """Take back the token of send TRANSACTION_ID if no recipient has redeemed it."""
+    data = _call("POST", f"/api/wallet/{npub}/send/{transaction_id}/reclaim")
+    _emit(data, as_json, f"reclaimed {data['totalAmount']} sat (fee {data['fee']} sat)")
+
+
 @wallet_app.command("history")
 def wallet_history(npub: str, limit: int = 20, as_json: bool = JSON_OPTION) -> None:
     """List the newest transactions."""

@@ -90,12 +90,23 @@ DB_TRANSACTION_NAMES = (
     "mint_quote",
     "mint_store",
     "nip98_replay",
+    "receive_journal",
+    "receive_settle",
     "reconcile_apply",
+    "reconcile_sent",
     "recovery_lease",
     "reschedule",
     "restore",
     "secret_reseal",
+    "send_preflight_block",
+    "send_redeemed",
+    "send_reserve",
+    "send_settle",
+    "send_swap_journal",
+    "swap_ambiguous",
+    "swap_fail",
     "wallet_create",
+    "wallet_p2pk_key",
     "worker_backoff",
 )
 
@@ -192,7 +203,7 @@ def init_label_sets() -> None:
         STUCK_OPERATIONS.labels(kind=kind)
     for reason in AUTH_FAILURE_REASONS:
         AUTH_FAILURES.labels(reason=reason)
-    for kind in ("melt", "mint"):
+    for kind in ("melt", "mint", "send", "receive"):
         for result in RECOVERY_RESULTS:
             RECOVERY_OPERATIONS.labels(kind=kind, result=result)
     for source in ("api", "worker"):

@@ -26,7 +26,7 @@ from nctool.ops import breaker
 from nctool.store import operations as op_store
 from nctool.store import wallets as wallet_store
 from nctool.store.ledger import ledger_totals
-from nctool.store.proofs import token_status
+from nctool.store.proofs import PENDING_SEND, token_status
 from nctool.store.tables import operations, proofs, tokens, utcnow
 from nctool.wallet.services import Services
 
@@ -103,16 +103,25 @@ async def _table_checks(conn: Any) -> list[tuple[list[Any], str, str, Any]]:
             func.sum(proofs.c.amount).label("total"),
             func.sum(case((proofs.c.state == "unspent", 1), else_=0)).label("unspent"),
             func.sum(case((proofs.c.state == "reserved", 1), else_=0)).label("reserved"),
+            func.sum(case((proofs.c.state == PENDING_SEND, 1), else_=0)).label("pending_send"),
         )
         .group_by(proofs.c.token_id)
         .subquery()
     )
     joined = select(
-        tokens.c.transaction_id, tokens.c.total_amount, tokens.c.status, sums.c.total, sums.c.unspent, sums.c.reserved
+        tokens.c.transaction_id,
+        tokens.c.total_amount,
+        tokens.c.status,
+        sums.c.total,
+        sums.c.unspent,
+        sums.c.reserved,
+        sums.c.pending_send,
     ).join(sums, sums.c.token_id == tokens.c.id)
     rows = (await conn.execute(joined)).all()
     bad_totals = [r for r in rows if int(r.total_amount) != int(r.total)]
-    bad_status = [r for r in rows if r.status != token_status(reserved=r.reserved, unspent=r.unspent)]
+    bad_status = [
+        r for r in rows if r.status != token_status(reserved=r.reserved, unspent=r.unspent, pending_send=r.pending_send)
+    ]
     melted = (await conn.execute(select(tokens.c.transaction_id).where(tokens.c.transaction_type == "melted"))).all()
     live = select(operations.c.id).where(operations.c.state.not_in(list(op_store.FINAL_STATES)))
     orphans = (

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 
+from nctool.cashu.models import ProofState
 from nctool.observability.logging import get_logger
 from nctool.store import audit
 from nctool.store import proofs as proof_store
@@ -61,7 +62,8 @@ async def reconcile(
     report = ReconcileReport()
     if npub is not None:
         npub = (await require_wallet(svc, npub)).npub
-    states = ("unspent", "reserved", "spent") if include_spent else ("unspent", "reserved")
+    live = ("unspent", "reserved", proof_store.PENDING_SEND)
+    states = (*live, "spent") if include_spent else live
     async with svc.db.read() as conn:
         wallets = [w for w in await wallet_store.list_wallets(conn) if npub is None or w.npub == npub]
         work = [(w, await proof_store.wallet_proofs(conn, w.id, states)) for w in wallets]
@@ -93,6 +95,15 @@ async def _reconcile_batch(
     log_state_check(wallet.npub, batch, states)
     found = classify(batch, states)
     by_y = {p.Y: p for p in batch}
+    redeemed = [
+        s.Y for s in states if s.state is ProofState.SPENT and by_y.get(s.Y, batch[0]).state == proof_store.PENDING_SEND
+    ]
+    if redeemed and not dry_run:
+        # Sent tokens the recipients redeemed: the proofs leave pending-send, the ledger is unchanged.
+        async with svc.db.transaction("reconcile_sent") as conn:
+            report.actions["send_redeemed"] += await proof_store.settle_pending_send(
+                conn, redeemed, proof_store.REDEEMED
+            )
     for item in found:
         report.discrepancies[item.type] += 1
         report.details.append({"npub": wallet.npub, **item.to_dict()})

@@ -26,6 +26,8 @@ from nctool.store.tables import operations, utcnow
 from nctool.wallet.lease import kept_lease
 from nctool.wallet.melt import resume_melt
 from nctool.wallet.minting import poll_mint_quote
+from nctool.wallet.receive import resume_receive
+from nctool.wallet.send import resume_send
 from nctool.wallet.services import Services
 
 log = get_logger()
@@ -113,7 +115,10 @@ async def _step(svc: Services, operation: Operation) -> str:
         return await poll_mint_quote(svc, operation)
     if operation.kind == "melt":
         return await resume_melt(svc, operation)
-    # NOTE: swap, send and receive operations have no resolver yet; they arrive with send/receive.
+    if operation.kind == "send":
+        return await resume_send(svc, operation)
+    if operation.kind == "receive":
+        return await resume_receive(svc, operation)
     log.warning("No resolver for operation kind", transactionId=operation.id, kind=operation.kind)
     return "unsupported"
 
@@ -128,6 +133,8 @@ async def plan(svc: Services, operation: Operation) -> str:
             return "credit"
         expired = operation.expiry is not None and time.time() > operation.expiry + 3600
         return "expire" if expired else "wait_for_payment"
+    if operation.kind in ("send", "receive"):
+        return await _plan_swap(svc, operation)
     if operation.kind != "melt":
         return "unsupported"
     if operation.state in ("prepared", "swap_done"):
@@ -139,6 +146,15 @@ async def plan(svc: Services, operation: Operation) -> str:
         return "wait" if ProofState.PENDING in states else "restore_swap_then_roll_back"
     melt_quote = await svc.mint.get_melt_quote(str(operation.quote_id))
     return {"PAID": "settle_paid", "PENDING": "wait"}.get(melt_quote.state, "release_after_checkstate")
+
+
+async def _plan_swap(svc: Services, operation: Operation) -> str:
+    if operation.state == "prepared":
+        return "roll_back"
+    states = {s.state for s in await svc.mint.check_state(operation.input_ys)}
+    if states == {ProofState.UNSPENT}:
+        return "roll_back"
+    return "wait" if ProofState.PENDING in states else "restore_swap_then_settle"
 
 
 async def open_operations(

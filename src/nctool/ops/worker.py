@@ -34,7 +34,7 @@ async def run_once(svc: Services) -> Counter[str]:
     """Process every due operation once; return outcome counts."""
     outcomes: Counter[str] = Counter()
     async with svc.db.read() as conn:
-        due = await op_store.due_operations(conn, ["mint", "melt"])
+        due = await op_store.due_operations(conn, ["mint", "melt", "send", "receive"])
     for operation in due:
         outcome = await _process(svc, operation)
         outcomes[f"{operation.kind}:{outcome}"] += 1
@@ -54,7 +54,7 @@ async def _process(svc: Services, operation: Operation) -> str:
             error=str(exc),
         )
         outcome = "retry"
-    if outcome in ("pending", "retry") and operation.kind == "melt":
+    if outcome in ("pending", "retry") and operation.kind != "mint":
         await _backoff(svc, operation)
     return outcome
 
@@ -83,7 +83,7 @@ async def _export_pending(svc: Services) -> None:
             )
         ).all()
     counts = {kind: int(n) for kind, n in rows}
-    for kind in ("melt", "mint", "swap"):
+    for kind in metrics.OPERATION_KINDS:
         metrics.PENDING_OPERATIONS.labels(kind=kind).set(counts.get(kind, 0))
     metrics.DB_POOL_UTILIZATION.set(svc.db.pool_utilization())
 

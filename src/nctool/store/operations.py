@@ -89,6 +89,21 @@ async def find_live_melt(conn: AsyncConnection, wallet_id: int, payment_hash: st
     return Operation.from_row(row) if row else None
 
 
+async def find_by_request(conn: AsyncConnection, wallet_id: int, kind: str, request_hash: str) -> Operation | None:
+    """Return the newest operation of this kind and wallet made for the same request (same request_hash)."""
+    query = (
+        select(operations)
+        .where(
+            operations.c.wallet_id == wallet_id,
+            operations.c.kind == kind,
+            operations.c.request_hash == request_hash,
+        )
+        .order_by(operations.c.created_at.desc())
+    )
+    row = (await conn.execute(query)).first()
+    return Operation.from_row(row) if row else None
+
+
 async def find_by_quote(conn: AsyncConnection, wallet_id: int, kind: str, quote_id: str) -> Operation | None:
     query = select(operations).where(
         operations.c.wallet_id == wallet_id, operations.c.kind == kind, operations.c.quote_id == quote_id

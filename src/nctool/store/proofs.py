@@ -18,21 +18,29 @@ from nctool.cashu.models import Proof
 from nctool.store.records import Operation, StoredProof, Wallet
 from nctool.store.tables import proofs, tokens, utcnow, wallets
 
+# A proof handed out in a token that the mint has not yet reported spent. It is not part of the
+# wallet's balance: the `sent` token that contains it is already counted in the ledger identity.
+PENDING_SEND = "pending_send"
+# spent_by of a pending-send proof that the mint reports spent: the recipient redeemed it. It is
+# not the reconciliation marker, because the ledger already counts these proofs in `sent`.
+REDEEMED = "redeemed"
+
 
 @dataclass(frozen=True)
 class Balance:
     unspent: int
     reserved: int
     spent: int
+    pending_send: int = 0
 
     @property
     def total(self) -> int:
         return self.unspent + self.reserved
 
 
-def token_status(*, reserved: int, unspent: int) -> str:
-    """Return a token's status from how many of its proofs are reserved and unspent."""
-    if reserved:
+def token_status(*, reserved: int, unspent: int, pending_send: int = 0) -> str:
+    """Return a token's status from how many of its proofs are reserved, unspent and pending a send."""
+    if reserved or pending_send:
         return "pending"
     if unspent:
         return "unspent"
@@ -47,15 +55,20 @@ async def insert_token(
     transaction_id: str,
     new_proofs: Sequence[Proof],
     reserved_by: str | None = None,
+    pending_send: bool = False,
     metadata: dict[str, Any] | None = None,
 ) -> int:
     """Store proofs as one token of the owner's wallet; they start reserved by `reserved_by` when given.
 
-    `owner` is the wallet, or an operation of that wallet.
+    `owner` is the wallet, or an operation of that wallet. With `pending_send` the proofs are
+    stored as handed out in a token: out of the balance until the mint reports them spent.
     """
     wallet_id = owner.wallet_id if isinstance(owner, Operation) else owner.id
     now = utcnow()
     state = "reserved" if reserved_by else "unspent"
+    if pending_send:
+        state = PENDING_SEND
+    live = len(new_proofs)
     result = await conn.execute(
         tokens.insert().values(
             wallet_id=wallet_id,
@@ -64,7 +77,9 @@ async def insert_token(
             transaction_type=transaction_type,
             transaction_id=transaction_id,
             status=token_status(
-                reserved=len(new_proofs) if reserved_by else 0, unspent=0 if reserved_by else len(new_proofs)
+                reserved=live if state == "reserved" else 0,
+                unspent=live if state == "unspent" else 0,
+                pending_send=live if state == PENDING_SEND else 0,
             ),
             total_amount=sum(p.amount for p in new_proofs),
             created_at=now,
@@ -206,11 +221,12 @@ async def refresh_token_status(conn: AsyncConnection, *, proof_ids: Sequence[int
                 select(
                     func.sum(case((proofs.c.state == "unspent", 1), else_=0)),
                     func.sum(case((proofs.c.state == "reserved", 1), else_=0)),
+                    func.sum(case((proofs.c.state == PENDING_SEND, 1), else_=0)),
                 ).where(proofs.c.token_id == token_id)
             )
         ).one()
-        unspent, reserved = int(counts[0] or 0), int(counts[1] or 0)
-        status = token_status(reserved=reserved, unspent=unspent)
+        unspent, reserved, sent = int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0)
+        status = token_status(reserved=reserved, unspent=unspent, pending_send=sent)
         values: dict[str, Any] = {"status": status}
         values["spent_at"] = utcnow() if status == "spent" else None
         await conn.execute(update(tokens).where(tokens.c.id == token_id).values(**values))
@@ -225,4 +241,59 @@ async def balance(conn: AsyncConnection, wallet_id: int) -> Balance:
         )
     ).all()
     sums = {state: int(total) for state, total in rows}
-    return Balance(unspent=sums.get("unspent", 0), reserved=sums.get("reserved", 0), spent=sums.get("spent", 0))
+    return Balance(
+        unspent=sums.get("unspent", 0),
+        reserved=sums.get("reserved", 0),
+        spent=sums.get("spent", 0),
+        pending_send=sums.get(PENDING_SEND, 0),
+    )
+
+
+async def token_proofs(conn: AsyncConnection, transaction_id: str) -> list[StoredProof]:
+    """Return the proofs of the token with this transaction id, in insertion order."""
+    query = (
+        select(proofs)
+        .join(tokens, tokens.c.id == proofs.c.token_id)
+        .where(tokens.c.transaction_id == transaction_id)
+        .order_by(proofs.c.id)
+    )
+    return [StoredProof.from_row(r) for r in (await conn.execute(query)).all()]
+
+
+async def claim_pending_send(conn: AsyncConnection, ys: Sequence[str], operation_id: str) -> bool:
+    """Mark pending-send proofs as being reclaimed by the operation, all or none.
+
+    The proofs keep their state, so the balance does not change; `reserved_by` only stops a
+    second reclaim of the same token. False when any proof is no longer pending or already claimed.
+    """
+    result = await conn.execute(
+        update(proofs)
+        .where(proofs.c.Y.in_(list(ys)), proofs.c.state == PENDING_SEND, proofs.c.reserved_by.is_(None))
+        .values(reserved_by=operation_id)
+    )
+    return bool(result.rowcount == len(ys))
+
+
+async def unclaim_pending_send(conn: AsyncConnection, operation_id: str) -> None:
+    await conn.execute(
+        update(proofs)
+        .where(proofs.c.reserved_by == operation_id, proofs.c.state == PENDING_SEND)
+        .values(reserved_by=None)
+    )
+
+
+async def settle_pending_send(conn: AsyncConnection, ys: Sequence[str], spent_by: str) -> int:
+    """Mark those of `ys` that are pending a send as spent; proofs in any other state are left alone."""
+    if not ys:
+        return 0
+    condition = and_(proofs.c.Y.in_(list(ys)), proofs.c.state == PENDING_SEND)
+    ids = [r[0] for r in (await conn.execute(select(proofs.c.id).where(condition))).all()]
+    if not ids:
+        return 0
+    await conn.execute(
+        update(proofs)
+        .where(proofs.c.id.in_(ids))
+        .values(state="spent", reserved_by=None, spent_by=spent_by, spent_at=utcnow())
+    )
+    await refresh_token_status(conn, proof_ids=ids)
+    return len(ids)

@@ -27,6 +27,7 @@ class Wallet(_FromRow):
     unit: str
     created_at: datetime
     metadata: dict[str, Any]
+    p2pk_pub: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,4 @@ class Operation(_FromRow):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    details: dict[str, Any] | None = None

@@ -14,6 +14,7 @@ from nctool.store.tables import operations, proofs, wallets
 # belongs here too, so that rotation covers it.
 SEALED_COLUMNS: tuple[tuple[Table, str], ...] = (
     (wallets, "seed"),
+    (wallets, "p2pk_key"),
     (proofs, "secret"),
     (operations, "outputs"),
 )

@@ -100,6 +100,11 @@ wallets = Table(
     Column("metadata", JSON, nullable=False, default=dict),
     # NUT-13 wallet seed (hex), sealed. Never logged or returned; funds can be restored from it alone.
     Column("seed", EncryptedText, nullable=True),
+    # NUT-11 P2PK private key (hex), sealed. Never logged or returned; read and written only
+    # through nctool.store.wallets.
+    Column("p2pk_key", EncryptedText, nullable=True),
+    # Compressed public key (hex) of `p2pk_key`, returned as walletDetails.p2pkPub.
+    Column("p2pk_pub", String(66), nullable=True),
     UniqueConstraint("npub", "mint_url", "unit", name="uq_wallets_npub_mint_unit"),
 )
 
@@ -138,7 +143,8 @@ proofs = Table(
     Column("Y", String(66), nullable=False, unique=True),
     Column("dleq", JSON, nullable=True),
     Column("witness", Text, nullable=True),
-    # unspent | reserved | spent
+    # unspent | reserved | spent | pending_send (handed out in a token that the mint has not yet
+    # reported spent; not part of the balance, so it is counted only once, in `sent`)
     Column("state", String(20), nullable=False),
     Column("reserved_by", String(100), nullable=True),
     # Operation that consumed the proof, or "reconciliation" when the mint reported it spent
@@ -188,6 +194,8 @@ operations = Table(
     # Sealed as a whole, because the secrets and blinding factors are money once the mint signs.
     Column("outputs", EncryptedJSON, nullable=False, default=list),
     Column("expiry", BigInteger, nullable=True),
+    # Request parameters that recovery needs, e.g. a send's token format and P2PK lock.
+    Column("details", JSON, nullable=True),
     Column("error_code", String(100), nullable=True),
     Column("error_message", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),

@@ -15,6 +15,8 @@ AGREEING_STATES = {
     "unspent": {ProofState.UNSPENT},
     "reserved": {ProofState.UNSPENT, ProofState.PENDING, ProofState.SPENT},
     "spent": {ProofState.SPENT},
+    # Handed out in a token: the recipient may have redeemed it since the last sweep.
+    "pending_send": {ProofState.UNSPENT, ProofState.PENDING, ProofState.SPENT},
 }
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nctool.cashu.errors import MintError
 from nctool.cashu.nut13 import new_seed
+from nctool.cashu.p2pk import new_private_key
 from nctool.errors import InputError, MintFailureError, WalletNotFoundError
 from nctool.nostr.nip19 import NostrKeyError, decode_npub
 from nctool.observability import metrics
@@ -39,13 +40,26 @@ async def create_wallet(svc: Services, npub: str) -> tuple[Wallet, bool]:
     settings = svc.settings
     async with svc.db.transaction("wallet_create") as conn:
         existing = await wallet_store.get_wallet(conn, npub, settings.mint_url, settings.unit)
-        if existing is not None:
-            return existing, False
-        created = await wallet_store.insert_wallet(conn, npub, settings.mint_url, settings.unit, new_seed())
+        created = None
+        if existing is None:
+            created = await wallet_store.insert_wallet(
+                conn, npub, settings.mint_url, settings.unit, new_seed(), new_private_key()
+            )
+    if existing is not None:
+        return await ensure_p2pk_key(svc, existing), False
     if created is None:
-        return await require_wallet(svc, npub), False
+        return await ensure_p2pk_key(svc, await require_wallet(svc, npub)), False
     log.info("Wallet created", npub=npub, mintUrl=settings.mint_url)
     return created, True
+
+
+async def ensure_p2pk_key(svc: Services, wallet: Wallet) -> Wallet:
+    """Give a wallet created before P2PK keys existed its key; return the wallet with p2pk_pub set."""
+    if wallet.p2pk_pub is not None:
+        return wallet
+    async with svc.db.transaction("wallet_p2pk_key") as conn:
+        pub = await wallet_store.set_p2pk_key(conn, wallet.id, new_private_key())
+    return replace(wallet, p2pk_pub=pub)
 
 
 async def require_wallet(svc: Services, npub: str) -> Wallet:
@@ -65,6 +79,8 @@ class BalanceView:
     unspent: int
     pending: int
     spent: int
+    # Sent in tokens that the mint has not yet reported redeemed; not part of the balance.
+    pending_send: int = 0
 
     @property
     def total(self) -> int:
@@ -79,7 +95,12 @@ async def wallet_balance(svc: Services, npub: str) -> BalanceView:
     except Exception:
         metrics.BALANCE_ERRORS.inc()
         raise
-    view = BalanceView(unspent=proof_balance.unspent, pending=proof_balance.reserved, spent=proof_balance.spent)
+    view = BalanceView(
+        unspent=proof_balance.unspent,
+        pending=proof_balance.reserved,
+        spent=proof_balance.spent,
+        pending_send=proof_balance.pending_send,
+    )
     log.info(
         "Balance calculation",
         npub=wallet.npub,
@@ -106,18 +127,19 @@ async def wallet_info(svc: Services, npub: str) -> dict[str, Any]:
             "total_balance": proof_balance.total,
             "unspent_balance": proof_balance.unspent,
             "pending_balance": proof_balance.reserved,
+            "pending_send_balance": proof_balance.pending_send,
             "spent_balance": proof_balance.spent,
             "total_transactions": transactions,
         },
         "ledger": totals.as_dict(),
-        "walletDetails": wallet_details(wallet),
+        "walletDetails": wallet_details(await ensure_p2pk_key(svc, wallet)),
         "createdAt": wallet.created_at.isoformat(),
     }
 
 
 def wallet_details(wallet: Wallet) -> dict[str, Any]:
-    # NOTE: P2PK receiving keys (p2pkPub) arrive with send/receive; null until then.
-    return {"mint": wallet.mint_url, "unit": wallet.unit, "p2pkPub": None}
+    """Describe the wallet; p2pkPub is the key that tokens for this wallet can be locked to (NUT-11)."""
+    return {"mint": wallet.mint_url, "unit": wallet.unit, "p2pkPub": wallet.p2pk_pub}
 
 
 async def proof_status(svc: Services, npub: str, only_ys: list[str] | None = None) -> dict[str, Any]:
