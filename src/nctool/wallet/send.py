@@ -45,10 +45,10 @@ from nctool.store.ledger import RECONCILIATION
 from nctool.store.records import Operation, StoredProof, Wallet
 from nctool.store.tables import utcnow
 from nctool.wallet.lease import kept_lease
+from nctool.wallet.limits import enforce_daily_withdrawal_limit
 from nctool.wallet.minting import validate_amount
 from nctool.wallet.outputs import plan_wallet_outputs, unblind
 from nctool.wallet.selection import required_amount, select_proofs
-from nctool.wallet.limits import enforce_daily_withdrawal_limit
 from nctool.wallet.services import Services
 from nctool.wallet.swapping import fail_operation, resume_swap, swap
 from nctool.wallet.wallets import require_wallet
