@@ -1,7 +1,7 @@
 """After a full scenario, no secret appears in any API response or log line.
 
-Secrets: proof secrets, blinding factors and secrets of journaled outputs, the wallet seed, the
-secret key file, API keys and the NIP-98 signer's private key.
+Secrets: proof secrets, blinding factors and secrets of journaled outputs, the wallet seed and
+P2PK key, the secret key file, API keys and the NIP-98 signer's private key.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ async def scenario_responses(stack, npub: str, signer: PrivateKey) -> list[str]:
         ("GET", "/openapi.json", None),
     ]
     texts = [(await api.call(method, path, body)).text for method, path, body in calls]
+    texts += await send_receive_responses(stack, npub)
     url = f"{stack.service.url}/api/wallet/{npub}/balance"
     event = sign_event(signer.secret, url=url, method="GET", created_at=int(time.time()))
     async with httpx.AsyncClient() as http:
@@ -52,14 +53,33 @@ async def scenario_responses(stack, npub: str, signer: PrivateKey) -> list[str]:
     return texts
 
 
+async def send_receive_responses(stack, npub: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Send a token and receive it back, send a locked token and reclaim it; return every response.
+
+    The tokens in the send responses carry proof secrets, because the caller asked for them; they
+    are encoded (cashuB is CBOR in base64), so no stored secret appears in them as plain text.
+    """
+    api = stack.api
+    info = (await api.call("GET", f"/api/wallet/{npub}/info")).json()
+    p2pk_pub = info["walletInfo"]["walletDetails"]["p2pkPub"]
+    sent = await api.call("POST", f"/api/wallet/{npub}/send", {"amount": 40})
+    received = await api.call("POST", f"/api/wallet/{npub}/receive", {"encodedToken": sent.json()["encodedToken"]})
+    locked = await api.call("POST", f"/api/wallet/{npub}/send", {"amount": 20, "recipientPubkey": p2pk_pub})
+    transaction_id = locked.json()["transactionId"]
+    reclaimed = await api.call("POST", f"/api/wallet/{npub}/send/{transaction_id}/reclaim")
+    responses = [sent, received, locked, reclaimed]
+    assert [r.status_code for r in responses] == [200, 200, 200, 200]
+    return [r.text for r in responses]
+
+
 async def stored_secrets(stack, npub: str) -> set[str]:  # type: ignore[no-untyped-def]
     """Read, through the store, every secret of the wallet: proof secrets, outputs, the seed."""
     found: set[str] = set()
     async with stack.svc.db.read() as conn:
-        (wallet_id, seed) = (
-            await conn.execute(select(wallets.c.id, wallets.c.seed).where(wallets.c.npub == npub))
+        (wallet_id, seed, p2pk_key) = (
+            await conn.execute(select(wallets.c.id, wallets.c.seed, wallets.c.p2pk_key).where(wallets.c.npub == npub))
         ).one()
-        found.add(seed)
+        found.update((seed, p2pk_key))
         found.update(r[0] for r in (await conn.execute(select(proofs.c.secret).where(proofs.c.wallet_id == wallet_id))))
         for (outputs,) in await conn.execute(select(operations.c.outputs).where(operations.c.wallet_id == wallet_id)):
             found.update(o["secret"] for o in outputs)
