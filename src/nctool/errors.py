@@ -169,7 +169,7 @@ class IdempotencyConflictError(ConflictError):
 class InvoiceInFlightError(ConflictError):
     """Raised when this wallet already pays, or has paid, the same invoice."""
 
-    label = "Invoice already being paid"
+    label = "Invoice already paid or being paid"
     default_code = "INVOICE_IN_FLIGHT"
 
 

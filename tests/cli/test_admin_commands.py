@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -39,6 +40,30 @@ def test_create_prints_key_and_stores_only_its_hash(tmp_path):
     assert key_id in listing.stdout
     assert key not in listing.stdout
     assert key.encode() not in (tmp_path / "keys.db").read_bytes()
+
+
+def test_list_shows_whole_id_at_80_columns(tmp_path):
+    database = tmp_path / "keys.db"
+    _, key_id = created_key(
+        nctool(database, "admin", "api-key", "create", "--scope", "wallet", "--label", "x" * 60).stdout
+    )
+    listing = subprocess.run(  # this interpreter, our own module
+        [sys.executable, "-m", "nctool.cli.main", "admin", "api-key", "list"],
+        env={**os.environ, "NCTOOL_DATABASE_URL": f"sqlite:///{database}", "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert key_id in listing.stdout
+
+
+def test_list_json_names_each_key(tmp_path):
+    database = tmp_path / "keys.db"
+    _, key_id = created_key(nctool(database, "admin", "api-key", "create", "--scope", "admin").stdout)
+    listed = json.loads(nctool(database, "admin", "api-key", "list", "--json").stdout)
+    assert [entry["id"] for entry in listed] == [key_id]
+    assert listed[0]["scope"] == "admin"
+    assert listed[0]["revokedAt"] is None
 
 
 def test_create_rejects_unknown_scope(tmp_path):

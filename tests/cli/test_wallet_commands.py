@@ -9,7 +9,7 @@ import sys
 from nctool.testing.lightning import make_invoice, make_npub
 
 
-async def _nctool(stack, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+async def _run(stack, *args: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -17,10 +17,15 @@ async def _nctool(stack, *args: str) -> tuple[int, str]:  # type: ignore[no-unty
         *args,
         env={"NCTOOL_URL": stack.service.url, "NCTOOL_API_KEY": stack.service.api_key, "PATH": "/usr/bin:/bin"},
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stderr=asyncio.subprocess.PIPE,
     )
-    out, _ = await process.communicate()
-    return process.returncode or 0, out.decode()
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def _nctool(stack, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    code, out, err = await _run(stack, *args)
+    return code, out + err
 
 
 async def test_create_balance_and_melt(stack, npub):
@@ -61,12 +66,26 @@ async def test_send_and_receive_commands(stack, npub):
     assert "received 49 sat" in out
 
 
+async def test_send_prints_only_token_on_stdout(stack, npub):
+    receiver = make_npub()
+    await stack.api.fund(npub, 500)
+    await stack.api.create(receiver)
+    code, out, err = await _run(stack, "wallet", "send", npub, "50")
+    assert code == 0
+    assert out.startswith("cashuB")
+    assert out.count("\n") == 1
+    assert "transaction send_" in err
+    code, received = await _nctool(stack, "wallet", "receive", receiver, out.strip())
+    assert code == 0
+    assert "received 49 sat" in received
+
+
 async def test_reclaim_command(stack, npub):
     await stack.api.fund(npub, 500)
-    code, out = await _nctool(stack, "wallet", "send", npub, "50", "--format", "cashuA")
+    code, out, err = await _run(stack, "wallet", "send", npub, "50", "--format", "cashuA")
     assert code == 0
     assert out.startswith("cashuA")
-    transaction_id = out.split("transaction ")[1].split(")")[0]
+    transaction_id = err.split("transaction ")[1].split(" ")[0]
     code, out = await _nctool(stack, "wallet", "reclaim", npub, transaction_id)
     assert code == 0
     assert "reclaimed 49 sat" in out

@@ -157,7 +157,7 @@ async def test_reclaimed_token_cannot_be_received(stack, npub):
     assert (await stack.api.balance(receiver))["balance"] == 0
 
 
-async def test_receive_retry_returns_first_result(stack, npub):
+async def test_receive_retry_names_first_result(stack, npub):
     receiver = make_npub()
     await stack.api.fund(npub, 1000)
     await stack.api.create(receiver)
@@ -165,8 +165,8 @@ async def test_receive_retry_returns_first_result(stack, npub):
     first = (await _receive(stack, receiver, token)).json()
     response = await _receive(stack, receiver, token)
     body = response.json()
-    assert response.status_code == 200
-    assert body["alreadyReceived"] is True
+    assert response.status_code == 409
+    assert body["code"] == "TOKEN_ALREADY_RECEIVED"
     assert body["transactionId"] == first["transactionId"]
     assert body["totalAmount"] == first["totalAmount"]
     assert (await stack.api.balance(receiver))["balance"] == first["totalAmount"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import typer
@@ -74,7 +75,9 @@ def api_key_create(
 
 
 @api_key_app.command("list")
-def api_key_list() -> None:
+def api_key_list(
+    as_json: bool = typer.Option(False, "--json", help="print the keys' records as JSON"),
+) -> None:
     """List API keys by id, scope, bound npub and state; the keys themselves are not stored."""
 
     async def fetch() -> list[api_keys.ApiKey]:
@@ -85,8 +88,26 @@ def api_key_list() -> None:
         finally:
             await db.dispose()
 
+    rows = asyncio.run(fetch())
+    if as_json:
+        listed = [
+            {
+                "id": row.id,
+                "scope": row.scope,
+                "npub": row.npub,
+                "label": row.label,
+                "createdAt": row.created_at.isoformat(),
+                "revokedAt": row.revoked_at.isoformat() if row.revoked_at else None,
+            }
+            for row in rows
+        ]
+        print(json.dumps(listed, indent=2))
+        return
     table = Table("id", "scope", "npub", "label", "created", "revoked")
-    for row in asyncio.run(fetch()):
+    # The id column never shrinks, because `revoke` needs the whole id.
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max((len(row.id) for row in rows), default=2)
+    for row in rows:
         revoked = row.revoked_at.isoformat()[:19] if row.revoked_at else ""
         table.add_row(row.id, row.scope, row.npub or "any", row.label or "", row.created_at.isoformat()[:19], revoked)
     console.print(table)

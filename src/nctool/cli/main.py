@@ -278,11 +278,14 @@ def wallet_send(
     if lock:
         body["recipientPubkey"] = lock
     data = _call("POST", f"/api/wallet/{npub}/send", body)
-    _emit(
-        data,
-        as_json,
-        f"{data['encodedToken']}\n(sent {data['amount']} sat, fee {data['feesPaid']} sat, "
-        f"transaction {data['transactionId']})",
+    if as_json:
+        _emit(data, as_json, "")
+        return
+    # Only the token goes to stdout, so `nctool wallet receive NPUB "$(nctool wallet send ...)"` works.
+    sys.stdout.write(data["encodedToken"] + "\n")
+    sys.stderr.write(
+        f"sent {data['amount']} sat, fee {data['feesPaid']} sat, transaction {data['transactionId']} "
+        "(reclaim it with nctool wallet reclaim NPUB TRANSACTION_ID while nobody has redeemed it)\n"
     )
 
 

@@ -48,7 +48,6 @@ class ReceiveResult:
     token_id: int | None
     credited: int
     fee: int
-    already_received: bool = False
 
     def to_body(self) -> dict[str, Any]:
         op = self.operation
@@ -61,8 +60,6 @@ class ReceiveResult:
             "fee": self.fee,
             "mintUrl": op.mint_url,
         }
-        if self.already_received:
-            body["alreadyReceived"] = True
         reclaimed = (op.details or {}).get("reclaim_of")
         if reclaimed:
             body["reclaimedTransactionId"] = reclaimed
@@ -152,7 +149,7 @@ async def _earlier_receive(svc: Services, wallet: Wallet, checked: tokencheck.Ch
     if earlier is None or earlier.state != "completed":
         return None
     fee = int((earlier.details or {}).get("fee", 0))
-    return ReceiveResult(earlier, token_id, earlier.amount - fee, fee, already_received=True)
+    return ReceiveResult(earlier, token_id, earlier.amount - fee, fee)
 
 
 async def _token_id(conn: Any, transaction_id: str) -> int | None:
@@ -163,10 +160,17 @@ async def _token_id(conn: Any, transaction_id: str) -> int | None:
 async def _redeem(
     svc: Services, wallet: Wallet, checked: tokencheck.CheckedToken, reclaim_of: str | None
 ) -> ReceiveResult:
-    # A retried request whose first response was lost gets that first result, not a 409.
+    # A retried request whose first response was lost learns the first result from the 409's body.
     earlier = await _earlier_receive(svc, wallet, checked)
     if earlier is not None:
-        return earlier
+        raise ConflictError(
+            f"this wallet already received the token in transaction {earlier.operation.id} and was credited "
+            f"{earlier.credited} sat then; nothing was credited now",
+            code="TOKEN_ALREADY_RECEIVED",
+            transactionId=earlier.operation.id,
+            totalAmount=earlier.credited,
+            tokenId=earlier.token_id,
+        )
     await _check_unspent(svc, checked, reclaim_of)
     fee = input_fee((p.id for p in checked.inputs), {k: v.input_fee_ppk for k, v in checked.keysets.items()})
     if checked.amount - fee <= 0:

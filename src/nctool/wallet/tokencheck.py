@@ -186,7 +186,7 @@ def _sign_one(proof: Proof, lock: P2PKLock, by_pub: dict[str, bytes], index: int
             f"proof {index} is locked to public key {signers[0]}, which is not this wallet's P2PK key; "
             "the key holder must redeem it, or pass the matching privateKey",
             code="P2PK_KEY_MISMATCH",
-            details=["privateKey: does not match the token's lock"],
+            details=["encodedToken: locked to another key; privateKey: pass the key the token is locked to"],
         )
     signature = sign_secret(proof.secret, key)
     return Proof(
