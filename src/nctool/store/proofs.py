@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nctool.cashu.crypto import proof_y
@@ -110,6 +110,24 @@ async def unspent_proofs(conn: AsyncConnection, wallet_id: int, exclude_ys: Iter
         query = query.where(proofs.c.Y.not_in(excluded))
     rows = (await conn.execute(query.order_by(proofs.c.amount.desc(), proofs.c.id))).all()
     return [StoredProof.from_row(r) for r in rows]
+
+
+async def selection_candidates(
+    conn: AsyncConnection, wallet_id: int, target: int, exclude_ys: Iterable[str] = (), limit: int = 64
+) -> list[StoredProof]:
+    """Return the `limit` largest unspent proofs worth at most `target` and the smallest one worth more.
+
+    Both parts are range scans of ix_proofs_wallet_state_amount, so the cost does not grow with
+    the wallet's proof count the way loading every unspent proof does.
+    """
+    conditions = [proofs.c.wallet_id == wallet_id, proofs.c.state == "unspent"]
+    excluded = list(exclude_ys)
+    if excluded:
+        conditions.append(proofs.c.Y.not_in(excluded))
+    smaller = select(proofs).where(*conditions, proofs.c.amount <= target).order_by(proofs.c.amount.desc()).limit(limit)
+    larger = select(proofs).where(*conditions, proofs.c.amount > target).order_by(proofs.c.amount).limit(1)
+    query = union_all(select(smaller.subquery()), select(larger.subquery()))
+    return [StoredProof.from_row(r) for r in (await conn.execute(query)).all()]
 
 
 async def proofs_by_ys(conn: AsyncConnection, ys: Sequence[str]) -> list[StoredProof]:

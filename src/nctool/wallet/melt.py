@@ -15,17 +15,21 @@ Rules on the money path:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from nctool.cashu.amounts import blank_output_count, split_amount
-from nctool.cashu.client import MeltQuote
+from nctool.cashu.amounts import blank_output_count, input_fee, split_amount
+from nctool.cashu.client import MeltQuote, ProofStateEntry, measure_mint_wait
 from nctool.cashu.crypto import proof_y
 from nctool.cashu.errors import MintError
 from nctool.cashu.models import BlindSignature, Proof, ProofState
@@ -57,7 +61,14 @@ from nctool.wallet.invoice import Invoice, InvoiceError, parse_invoice
 from nctool.wallet.lease import kept_lease
 from nctool.wallet.outputs import blinded_messages, match_restored, plan_wallet_outputs, unblind
 from nctool.wallet.preflight import Discrepancy, classify, log_state_check
-from nctool.wallet.selection import Selection, required_amount, select_proofs
+from nctool.wallet.selection import (
+    MAX_EXACT_INPUTS,
+    Selection,
+    as_melt_selection,
+    required_amount,
+    select_for_melt,
+    select_proofs,
+)
 from nctool.wallet.services import Services
 from nctool.wallet.wallets import require_wallet
 
@@ -145,7 +156,8 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
 
     metrics.MELT_ATTEMPTS.labels(amount_range=metrics.amount_range(invoice.amount_sat)).inc()
     try:
-        result = await _run(svc, wallet, invoice, idempotency_key, request_hash)
+        with measure_mint_wait() as mint_wait:
+            result = await _run(svc, wallet, invoice, idempotency_key, request_hash)
     except NctoolError as exc:
         # CRITICAL errors are counted where they happen, in melt_critical_errors_total.
         metrics.MELT_FAILURES.labels(error_code=exc.code, severity=exc.severity.value).inc()
@@ -163,7 +175,8 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
     finally:
         metrics.MELT_DURATION.observe(time.perf_counter() - started)
 
-    _log_outcome(wallet, result, round((time.perf_counter() - started) * 1000))
+    elapsed = time.perf_counter() - started
+    _log_outcome(wallet, result, elapsed, mint_wait.seconds)
     return result
 
 
@@ -180,7 +193,10 @@ async def _check_allowed(svc: Services, idempotency_key: str | None) -> None:
         )
 
 
-def _log_outcome(wallet: Wallet, result: MeltResult, duration_ms: int) -> None:
+def _log_outcome(wallet: Wallet, result: MeltResult, elapsed: float, mint_wait: float) -> None:
+    """Log the outcome with the time spent waiting on the mint and the rest, nctool's own time, in ms."""
+    duration_ms = round(elapsed * 1000)
+    timing = {"mintWaitMs": round(mint_wait * 1000, 3), "overheadMs": round((elapsed - mint_wait) * 1000, 3)}
     if result.state == "paid":
         metrics.MELT_SUCCESS.labels(change="with_change" if result.operation.change_amount else "no_change").inc()
         log.info(
@@ -192,6 +208,7 @@ def _log_outcome(wallet: Wallet, result: MeltResult, duration_ms: int) -> None:
             paidAmount=result.operation.amount,
             feesPaid=result.operation.fees_paid,
             changeAmount=result.operation.change_amount,
+            **timing,
         )
     else:
         metrics.MELT_PENDING.inc()
@@ -201,6 +218,7 @@ def _log_outcome(wallet: Wallet, result: MeltResult, duration_ms: int) -> None:
             transactionId=result.operation.id,
             quoteId=result.operation.quote_id,
             operationDuration=duration_ms,
+            **timing,
         )
 
 
@@ -242,15 +260,85 @@ def _replay_result(previous: Operation) -> MeltResult:
 
 
 async def _run(svc: Services, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str) -> MeltResult:
-    quote = await _quote(svc, wallet, invoice)
+    quote, precheck = await _quote_and_precheck(svc, wallet, invoice)
     operation_id = op_store.new_operation_id("melt")
     async with kept_lease(svc, operation_id):
-        operation, selection = await _select_and_check(svc, wallet, invoice, quote, operation_id, key, request_hash)
+        operation, selection = await _select_and_check(
+            svc, wallet, invoice, quote, operation_id, key, request_hash, precheck
+        )
         crash_point("melt.after_reserve")
         send_proofs = [p.to_proof() for p in selection.proofs]
-        if not selection.exact:
+        if selection.needs_swap:
             operation, send_proofs = await _swap(svc, wallet, operation, selection)
         return await _pay(svc, operation, send_proofs)
+
+
+@dataclass(frozen=True)
+class _Precheck:
+    """Proofs checked with the mint while it prepared the quote, and the states it reported."""
+
+    proofs: list[StoredProof]
+    states: dict[str, ProofStateEntry]
+
+    def usable(self) -> list[StoredProof] | None:
+        """Return the checked proofs if the mint reported all of them unspent."""
+        unspent = [self.states.get(p.Y) for p in self.proofs]
+        if not self.proofs or any(s is None or s.state is not ProofState.UNSPENT for s in unspent):
+            return None
+        return self.proofs
+
+
+# Fee reserve per sat of the last quote. The pre-check selects proofs for the invoice amount plus
+# this estimate before the quote arrives; a wrong estimate costs a second checkstate, never money.
+_last_reserve_ratio = 0.0
+
+
+async def _quote_and_precheck(svc: Services, wallet: Wallet, invoice: Invoice) -> tuple[MeltQuote, _Precheck]:
+    """Request the melt quote and, while the mint prepares it, check the proofs the payment will likely use."""
+    global _last_reserve_ratio
+    quote_task = asyncio.ensure_future(_quote(svc, wallet, invoice))
+    try:
+        estimate = invoice.amount_sat + math.ceil(invoice.amount_sat * _last_reserve_ratio)
+        precheck = await _precheck(svc, wallet, estimate)
+        quote = await quote_task
+    except BaseException:
+        quote_task.cancel()
+        await asyncio.gather(quote_task, return_exceptions=True)
+        raise
+    _last_reserve_ratio = quote.fee_reserve / quote.amount if quote.amount else 0.0
+    return quote, precheck
+
+
+async def _fee_rates(svc: Services, wallet: Wallet) -> tuple[dict[str, int], int]:
+    """Return input_fee_ppk per keyset id, and that of the keyset a swap signs new proofs under."""
+    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
+    return fee_ppk, (await svc.keysets.active(wallet.unit)).input_fee_ppk
+
+
+async def _precheck(svc: Services, wallet: Wallet, target: int) -> _Precheck:
+    """Select proofs for `target` without reserving them and ask the mint for their states.
+
+    A failed checkstate here is not an error: the pre-flight after the reservation asks again.
+    """
+    started = time.perf_counter()
+    fee_ppk, send_ppk = await _fee_rates(svc, wallet)
+    async with svc.db.read() as conn:
+        candidates = await proof_store.selection_candidates(conn, wallet.id, target + _max_input_fee(fee_ppk))
+    selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
+    if selection is None or selection.needs_swap:
+        return _Precheck([], {})
+    try:
+        states = await svc.mint.check_state([p.Y for p in selection.proofs])
+    except MintError as exc:
+        log.info("Pre-check of melt inputs failed; the pre-flight retries it", npub=wallet.npub, error=exc.message)
+        return _Precheck([], {})
+    metrics.MELT_STAGE_DURATION.labels(stage="preflight").observe(time.perf_counter() - started)
+    return _Precheck(selection.proofs, {s.Y: s for s in states})
+
+
+def _max_input_fee(fee_ppk: dict[str, int]) -> int:
+    """Return the input fee of MAX_EXACT_INPUTS inputs of the dearest keyset."""
+    return -(-MAX_EXACT_INPUTS * max(fee_ppk.values(), default=0) // 1000)
 
 
 async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:
@@ -301,15 +389,24 @@ async def _select_and_check(
     operation_id: str,
     key: str | None,
     request_hash: str,
+    precheck: _Precheck,
 ) -> tuple[Operation, Selection]:
-    """Reserve proofs for the payment and confirm them with the mint, leaving out pending ones."""
+    """Reserve proofs for the payment and confirm them with the mint, leaving out pending ones.
+
+    The proofs pre-checked while the quote was prepared are reserved when they still cover the
+    payment, and the mint is asked only about reserved proofs it has not reported on yet.
+    """
     excluded: list[str] = []
+    preferred = precheck.usable()
     for _ in range(MAX_SELECTION_ROUNDS):
         stage = time.perf_counter()
-        operation, selection = await _reserve(svc, wallet, invoice, quote, operation_id, key, request_hash, excluded)
+        operation, selection = await _reserve(
+            svc, wallet, invoice, quote, operation_id, key, request_hash, excluded, preferred
+        )
+        preferred = None
         metrics.MELT_STAGE_DURATION.labels(stage="selection").observe(time.perf_counter() - stage)
         stage = time.perf_counter()
-        pending_ys = await _preflight(svc, wallet, operation, selection.proofs)
+        pending_ys = await _preflight(svc, wallet, operation, selection.proofs, precheck.states)
         metrics.MELT_STAGE_DURATION.labels(stage="preflight").observe(time.perf_counter() - stage)
         if not pending_ys:
             return operation, selection
@@ -331,18 +428,32 @@ async def _reserve(
     key: str | None,
     request_hash: str,
     excluded: Sequence[str],
+    preferred: list[StoredProof] | None = None,
 ) -> tuple[Operation, Selection]:
     target = quote.amount + quote.fee_reserve
-    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
-    send_ppk = (await svc.keysets.active(wallet.unit)).input_fee_ppk
+    fee_ppk, send_ppk = await _fee_rates(svc, wallet)
 
-    def choose(candidates: list[StoredProof]) -> Selection | None:
-        return select_proofs(candidates, target, fee_ppk, send_ppk)
+    async def choose(conn: AsyncConnection, *, first: bool) -> Selection:
+        if first and preferred is not None:
+            kept = as_melt_selection(preferred, target, fee_ppk)
+            if kept is not None:
+                return kept
+        candidates = await proof_store.selection_candidates(conn, wallet.id, target + _max_input_fee(fee_ppk), excluded)
+        selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
+        if selection is not None:
+            return selection
+        # A few candidates cannot cover it: the payment needs many small proofs, or the wallet is short.
+        everything = await proof_store.unspent_proofs(conn, wallet.id, excluded)
+        selection = select_proofs(everything, target, fee_ppk, send_ppk)
+        if selection is None:
+            raise _NotEnough(everything)
+        return selection
 
-    for _ in range(MAX_RESERVE_ATTEMPTS):
+    for attempt in range(MAX_RESERVE_ATTEMPTS):
+        first = attempt == 0
         try:
             reserved = await _commit_reservation(
-                svc, wallet, invoice, quote, operation_id, key, request_hash, excluded, choose
+                svc, wallet, invoice, quote, operation_id, key, request_hash, partial(choose, first=first)
             )
         except _NotEnough as short:
             await _fail_if_exists(svc, operation_id, "INSUFFICIENT_BALANCE", "balance does not cover the payment")
@@ -372,8 +483,7 @@ async def _commit_reservation(
     operation_id: str,
     key: str | None,
     request_hash: str,
-    excluded: Sequence[str],
-    choose: Callable[[list[StoredProof]], Selection | None],
+    choose: Callable[[AsyncConnection], Awaitable[Selection]],
 ) -> tuple[Operation, Selection] | None:
     """Select, journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile.
 
@@ -385,10 +495,7 @@ async def _commit_reservation(
             operation = await op_store.get_operation(conn, operation_id)
             if operation is not None:
                 await proof_store.release(conn, operation_id)
-            candidates = await proof_store.unspent_proofs(conn, wallet.id, excluded)
-            selection = choose(candidates)
-            if selection is None:
-                raise _NotEnough(candidates)
+            selection = await choose(conn)
             ys = [p.Y for p in selection.proofs]
             if operation is None:
                 operation = await op_store.insert_operation(
@@ -461,11 +568,23 @@ async def _duplicate_conflict(
     )
 
 
-async def _preflight(svc: Services, wallet: Wallet, operation: Operation, selected: Sequence[StoredProof]) -> list[str]:
-    """Check the reserved proofs with the mint; block on spent ones, return the Ys the mint holds pending."""
-    ys = [p.Y for p in selected]
+async def _preflight(
+    svc: Services,
+    wallet: Wallet,
+    operation: Operation,
+    selected: Sequence[StoredProof],
+    known: dict[str, ProofStateEntry],
+) -> list[str]:
+    """Check the reserved proofs with the mint; block on spent ones, return the Ys the mint holds pending.
+
+    `known` holds states the mint reported for some of these proofs earlier in this melt; only the
+    other proofs are checked again.
+    """
+    unknown = [p.Y for p in selected if p.Y not in known]
     try:
-        states = await svc.mint.check_state(ys)
+        states = [known[p.Y] for p in selected if p.Y in known]
+        if unknown:
+            states += await svc.mint.check_state(unknown)
     except MintError as exc:
         await _fail(svc, operation, exc.error_code, f"pre-flight checkstate failed: {exc.message}")
         raise MintFailureError(
@@ -621,9 +740,14 @@ async def settle_swap(
 
 async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) -> MeltResult:
     keyset = await svc.keysets.active(svc.settings.unit)
+    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
+    # The mint returns as change what the inputs carry beyond amount and input fee, less the
+    # Lightning fee; NUT-08 sizes the blank outputs for that whole fee reserve.
+    fee = input_fee((p.id for p in send_proofs), fee_ppk)
+    provided_reserve = sum(p.amount for p in send_proofs) - operation.amount - fee
     async with svc.db.transaction("melt_journal") as conn:
         blanks = await plan_wallet_outputs(
-            conn, operation.wallet_id, keyset.id, [([1] * blank_output_count(operation.fee_reserve), "change")]
+            conn, operation.wallet_id, keyset.id, [([1] * blank_output_count(provided_reserve), "change")]
         )
         moved = await op_store.transition(
             conn, operation.id, ["prepared", "swap_done"], "melt_sent", outputs=[*operation.outputs, *blanks]
