@@ -65,12 +65,13 @@ from nctool.wallet.selection import (
     MAX_EXACT_INPUTS,
     Selection,
     as_melt_selection,
+    keep_denominations,
     required_amount,
     select_for_melt,
     select_proofs,
 )
 from nctool.wallet.services import Services
-from nctool.wallet.wallets import require_wallet
+from nctool.wallet.wallets import require_wallet_in
 
 log = get_logger()
 
@@ -111,9 +112,8 @@ class MeltResult:
         return body
 
 
-async def _halted_reason(svc: Services) -> str | None:
-    async with svc.db.read() as conn:
-        reason = await flag_store.melts_halted_reason(conn)
+async def _halted_reason(conn: AsyncConnection) -> str | None:
+    reason = await flag_store.melts_halted_reason(conn)
     metrics.MELTS_HALTED.set(1 if reason else 0)
     return reason
 
@@ -145,12 +145,13 @@ def _validate_invoice(svc: Services, text: Any) -> Invoice:
 async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str | None = None) -> MeltResult:
     """Pay a bolt11 invoice from the wallet of `npub`."""
     started = time.perf_counter()
-    wallet = await require_wallet(svc, npub)
-    invoice = _validate_invoice(svc, invoice_text)
-    await _check_allowed(svc, idempotency_key)
-
-    request_hash = _request_hash(invoice)
-    replay = await _find_replay(svc, wallet, invoice, idempotency_key, request_hash)
+    # One connection for the checks that precede the payment; each read costs a pool checkout.
+    async with svc.db.read() as conn:
+        wallet = await require_wallet_in(conn, svc, npub)
+        invoice = _validate_invoice(svc, invoice_text)
+        await _check_allowed(conn, idempotency_key)
+        request_hash = _request_hash(invoice)
+        replay = await _find_replay_in(conn, wallet, invoice, idempotency_key, request_hash)
     if replay is not None:
         return replay
 
@@ -180,11 +181,11 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
     return result
 
 
-async def _check_allowed(svc: Services, idempotency_key: str | None) -> None:
+async def _check_allowed(conn: AsyncConnection, idempotency_key: str | None) -> None:
     """Reject a malformed Idempotency-Key, and any melt while the breaker is tripped."""
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise InputError("Idempotency-Key must be 1 to 200 characters", details=["Idempotency-Key: 1-200 chars"])
-    halted = await _halted_reason(svc)
+    halted = await _halted_reason(conn)
     if halted is not None:
         raise ServiceUnavailableError(
             f"melts are halted by the ledger breaker ({halted}); an operator resumes them with "
@@ -226,8 +227,15 @@ async def _find_replay(
     svc: Services, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str
 ) -> MeltResult | None:
     async with svc.db.read() as conn:
-        previous = await op_store.find_by_idempotency_key(conn, wallet.id, key) if key else None
-        live = await op_store.find_live_melt(conn, wallet.id, invoice.payment_hash)
+        return await _find_replay_in(conn, wallet, invoice, key, request_hash)
+
+
+async def _find_replay_in(
+    conn: AsyncConnection, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str
+) -> MeltResult | None:
+    """Return the first result for a repeated Idempotency-Key; reject an invoice already paid or in flight."""
+    previous = await op_store.find_by_idempotency_key(conn, wallet.id, key) if key else None
+    live = await op_store.find_live_melt(conn, wallet.id, invoice.payment_hash)
     if previous is not None:
         if previous.kind != "melt" or previous.request_hash != request_hash:
             raise IdempotencyConflictError(
@@ -262,7 +270,7 @@ def _replay_result(previous: Operation) -> MeltResult:
 async def _run(svc: Services, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str) -> MeltResult:
     quote, precheck = await _quote_and_precheck(svc, wallet, invoice)
     operation_id = op_store.new_operation_id("melt")
-    async with kept_lease(svc, operation_id):
+    async with kept_lease(svc, operation_id) as lease:
         operation, selection = await _select_and_check(
             svc, wallet, invoice, quote, operation_id, key, request_hash, precheck
         )
@@ -270,7 +278,10 @@ async def _run(svc: Services, wallet: Wallet, invoice: Invoice, key: str | None,
         send_proofs = [p.to_proof() for p in selection.proofs]
         if selection.needs_swap:
             operation, send_proofs = await _swap(svc, wallet, operation, selection)
-        return await _pay(svc, operation, send_proofs)
+        result = await _pay(svc, operation, send_proofs)
+        # Completing the melt cleared its lease in the same transaction.
+        lease.cleared = result.state == "paid"
+        return result
 
 
 @dataclass(frozen=True)
@@ -515,8 +526,10 @@ async def _commit_reservation(
                     lease_owner=svc.instance_id,
                     lease_until=utcnow() + timedelta(seconds=svc.settings.lease_seconds),
                 )
+                journaled: Operation | None = operation
             else:
                 await op_store.update_operation(conn, operation_id, input_ys=ys)
+                journaled = None
             if not await proof_store.reserve(conn, [p.id for p in selection.proofs], operation_id):
                 raise _ReservationLost
             await audit.record_step(
@@ -527,7 +540,8 @@ async def _commit_reservation(
                 Ys=ys,
                 amount=selection.total,
             )
-            journaled = await op_store.get_operation(conn, operation_id)
+            if journaled is None:
+                journaled = await op_store.get_operation(conn, operation_id)
             assert journaled is not None
             return journaled, selection
     except _ReservationLost:
@@ -663,7 +677,10 @@ async def _swap(
     """Swap the overshooting selection into exact send proofs (reserved) and keep proofs (unspent)."""
     started = time.perf_counter()
     keyset = await svc.keysets.active(wallet.unit)
-    groups = [(split_amount(selection.send_total), "send"), (split_amount(selection.keep_total), "keep")]
+    groups = [
+        (split_amount(selection.send_total), "send"),
+        (keep_denominations(selection.keep_total, selection.send_total), "keep"),
+    ]
     async with svc.db.transaction("melt_swap_journal") as conn:
         outputs = await plan_wallet_outputs(conn, operation.wallet_id, keyset.id, groups)
         await op_store.transition(conn, operation.id, ["prepared"], "swap_sent", outputs=outputs)
@@ -749,11 +766,10 @@ async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) ->
         blanks = await plan_wallet_outputs(
             conn, operation.wallet_id, keyset.id, [([1] * blank_output_count(provided_reserve), "change")]
         )
-        moved = await op_store.transition(
+        journaled = await op_store.transition_returning(
             conn, operation.id, ["prepared", "swap_done"], "melt_sent", outputs=[*operation.outputs, *blanks]
         )
-        journaled = await op_store.get_operation(conn, operation.id)
-    if not moved or journaled is None:
+    if journaled is None:
         raise ConflictError(
             "another process took over this payment; read its outcome from the history",
             code="OPERATION_IN_PROGRESS",
@@ -833,7 +849,7 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
                 metadata={"source": "melt_change", "operation_id": current.id},
             )
             fees = current.fees_paid + spent_total - current.amount - change_amount
-            await op_store.transition(
+            done = await op_store.transition_returning(
                 conn,
                 current.id,
                 ["melt_sent", "melt_pending"],
@@ -854,7 +870,8 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
                 fees=fees,
                 change=change_amount,
             )
-            done = await op_store.get_operation(conn, current.id)
+            if done is None:
+                done = await op_store.get_operation(conn, current.id)
     except StoreError as exc:
         _log_critical_after_paid(operation, exc)
         raise InternalError(

@@ -136,22 +136,30 @@ def _cover(candidates: Sequence[StoredProof], amount: int) -> list[StoredProof] 
 def _covering_selection(
     candidates: Sequence[StoredProof], target: int, fee_ppk: Mapping[str, int]
 ) -> list[StoredProof] | None:
-    """Return inputs worth at least `target` after their own input fee, with little overshoot, or None."""
-    best: list[StoredProof] | None = None
-    fee = 0
-    for _ in range(8):
+    """Return inputs worth at least `target` after their own input fee, with the least overshoot, or None.
+
+    Each possible input fee is tried as an addition to `target`, because the fee depends on the
+    inputs chosen; an exact cover ends the search.
+    """
+    inputs = min(len(candidates), MAX_EXACT_INPUTS)
+    max_fee = -(-inputs * max(fee_ppk.values(), default=0) // 1000)
+    covering: list[list[StoredProof]] = []
+    for fee in range(max_fee + 1):
         options = [_cover(candidates, target + fee)]
         larger = [p for p in candidates if p.amount >= target + fee]
         if larger:
             options.append([min(larger, key=lambda p: p.amount)])
-        covering = [o for o in options if o is not None and sum(p.amount for p in o) - fee_for(o, fee_ppk) >= target]
-        if covering:
-            return min(covering, key=lambda o: (sum(p.amount for p in o) - fee_for(o, fee_ppk), len(o)))
-        found = [o for o in options if o is not None]
-        if not found:
-            return best
-        fee = max(fee_for(o, fee_ppk) for o in found)
-    return best
+        for option in options:
+            if option is None:
+                continue
+            value = sum(p.amount for p in option) - fee_for(option, fee_ppk)
+            if value == target:
+                return option
+            if value > target:
+                covering.append(option)
+    if not covering:
+        return None
+    return min(covering, key=lambda o: (sum(p.amount for p in o) - fee_for(o, fee_ppk), len(o)))
 
 
 def select_for_melt(
@@ -189,3 +197,20 @@ def as_melt_selection(proofs: Sequence[StoredProof], target: int, fee_ppk: Mappi
     if value < target or value - target > MAX_DIRECT_OVERSHOOT * target:
         return None
     return Selection(list(proofs), exact=value == target, input_fee=fee, send_total=target + fee, direct=value > target)
+
+
+# Copies of the payment's denominations a swap keeps back, so that later payments of about the
+# same size find an exact or nearly exact selection and skip the swap.
+KEEP_PAYMENT_COPIES = 2
+
+
+def keep_denominations(keep_total: int, send_total: int) -> list[int]:
+    """Split what a swap returns to the wallet: up to KEEP_PAYMENT_COPIES splits of `send_total`, then the rest."""
+    amounts: list[int] = []
+    remaining = keep_total
+    for _ in range(KEEP_PAYMENT_COPIES):
+        if send_total <= 0 or remaining < send_total:
+            break
+        amounts += split_amount(send_total)
+        remaining -= send_total
+    return amounts + split_amount(remaining)
