@@ -449,16 +449,7 @@ async def _reserve(
             kept = as_melt_selection(preferred, target, fee_ppk)
             if kept is not None:
                 return kept
-        candidates = await proof_store.selection_candidates(conn, wallet.id, target + _max_input_fee(fee_ppk), excluded)
-        selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
-        if selection is not None:
-            return selection
-        # A few candidates cannot cover it: the payment needs many small proofs, or the wallet is short.
-        everything = await proof_store.unspent_proofs(conn, wallet.id, excluded)
-        selection = select_proofs(everything, target, fee_ppk, send_ppk)
-        if selection is None:
-            raise _NotEnough(everything)
-        return selection
+        return await select_melt_inputs(conn, wallet.id, target, fee_ppk, send_ppk, excluded)
 
     for attempt in range(MAX_RESERVE_ATTEMPTS):
         first = attempt == 0
@@ -484,6 +475,31 @@ async def _reserve(
         "other payments of this wallet keep taking the same proofs; retry the request",
         code="OPERATION_IN_PROGRESS",
     )
+
+
+async def select_melt_inputs(
+    conn: AsyncConnection,
+    wallet_id: int,
+    target: int,
+    fee_ppk: dict[str, int],
+    send_ppk: int,
+    excluded: Sequence[str] = (),
+) -> Selection:
+    """Select the wallet's unspent proofs for `target` (amount plus fee reserve) without reserving them.
+
+    Reads a few candidates through the amount index. Only when those cannot cover the target (it
+    needs more than MAX_EXACT_INPUTS proofs, or the wallet is short) does it load every unspent
+    proof; raises _NotEnough when even those do not cover it.
+    """
+    candidates = await proof_store.selection_candidates(conn, wallet_id, target + _max_input_fee(fee_ppk), excluded)
+    selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
+    if selection is not None:
+        return selection
+    everything = await proof_store.unspent_proofs(conn, wallet_id, excluded)
+    selection = select_proofs(everything, target, fee_ppk, send_ppk)
+    if selection is None:
+        raise _NotEnough(everything)
+    return selection
 
 
 async def _commit_reservation(
