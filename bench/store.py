@@ -37,9 +37,11 @@ FROM seq
 
 _POSTGRES_FILL = """
 INSERT INTO proofs (token_id, wallet_id, keyset_id, amount, secret, "C", "Y", state, created_at)
-SELECT :wallet, :wallet, :keyset, 1 << (i % 10), 's' || :wallet || '-' || i, '02',
-       lpad(to_hex(CAST(:wallet AS integer)), 2, '0') || lpad(to_hex(i), 64, '0'), :state, now()
-FROM generate_series(0, :count - 1) AS i
+SELECT p.wallet, p.wallet, p.keyset, 1 << (i % 10), 's' || p.wallet || '-' || i, '02',
+       lpad(to_hex(p.wallet), 2, '0') || lpad(to_hex(i), 64, '0'), p.state, now()
+FROM (SELECT CAST(:wallet AS integer) AS wallet, CAST(:keyset AS text) AS keyset,
+             CAST(:state AS text) AS state, CAST(:count AS integer) AS count) AS p,
+     generate_series(0, p.count - 1) AS i
 """
 
 
