@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from nctool.cashu.crypto import proof_y
 from nctool.cashu.models import Proof
 from nctool.store.records import Operation, StoredProof, Wallet
-from nctool.store.tables import proofs, tokens, utcnow
+from nctool.store.tables import proofs, tokens, utcnow, wallet_balances
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,21 @@ async def _refresh_tokens(conn: AsyncConnection, token_ids: set[int]) -> None:
 
 
 async def balance(conn: AsyncConnection, wallet_id: int) -> Balance:
+    """Return the wallet's sums per proof state from wallet_balances, which triggers on proofs keep current."""
+    row = (
+        await conn.execute(
+            select(wallet_balances.c.unspent, wallet_balances.c.reserved, wallet_balances.c.spent).where(
+                wallet_balances.c.wallet_id == wallet_id
+            )
+        )
+    ).first()
+    if row is None:
+        return Balance(unspent=0, reserved=0, spent=0)
+    return Balance(unspent=int(row.unspent), reserved=int(row.reserved), spent=int(row.spent))
+
+
+async def balance_from_proofs(conn: AsyncConnection, wallet_id: int) -> Balance:
+    """Sum the wallet's proofs per state directly; the reference that wallet_balances must equal."""
     rows = (
         await conn.execute(
             select(proofs.c.state, func.coalesce(func.sum(proofs.c.amount), 0))

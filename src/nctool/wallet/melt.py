@@ -290,6 +290,8 @@ class _Precheck:
 
     proofs: list[StoredProof]
     states: dict[str, ProofStateEntry]
+    # Time the check took, counted in the melt's preflight stage.
+    seconds: float = 0.0
 
     def usable(self) -> list[StoredProof] | None:
         """Return the checked proofs if the mint reported all of them unspent."""
@@ -329,22 +331,22 @@ async def _fee_rates(svc: Services, wallet: Wallet) -> tuple[dict[str, int], int
 async def _precheck(svc: Services, wallet: Wallet, target: int) -> _Precheck:
     """Select proofs for `target` without reserving them and ask the mint for their states.
 
-    A failed checkstate here is not an error: the pre-flight after the reservation asks again.
+    A failed mint request here is not an error: the quote reports an unreachable mint, and the
+    pre-flight after the reservation asks for the states again.
     """
     started = time.perf_counter()
-    fee_ppk, send_ppk = await _fee_rates(svc, wallet)
-    async with svc.db.read() as conn:
-        candidates = await proof_store.selection_candidates(conn, wallet.id, target + _max_input_fee(fee_ppk))
-    selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
-    if selection is None or selection.needs_swap:
-        return _Precheck([], {})
     try:
+        fee_ppk, send_ppk = await _fee_rates(svc, wallet)
+        async with svc.db.read() as conn:
+            candidates = await proof_store.selection_candidates(conn, wallet.id, target + _max_input_fee(fee_ppk))
+        selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
+        if selection is None or selection.needs_swap:
+            return _Precheck([], {})
         states = await svc.mint.check_state([p.Y for p in selection.proofs])
     except MintError as exc:
         log.info("Pre-check of melt inputs failed; the pre-flight retries it", npub=wallet.npub, error=exc.message)
         return _Precheck([], {})
-    metrics.MELT_STAGE_DURATION.labels(stage="preflight").observe(time.perf_counter() - started)
-    return _Precheck(selection.proofs, {s.Y: s for s in states})
+    return _Precheck(selection.proofs, {s.Y: s for s in states}, time.perf_counter() - started)
 
 
 def _max_input_fee(fee_ppk: dict[str, int]) -> int:
@@ -409,6 +411,7 @@ async def _select_and_check(
     """
     excluded: list[str] = []
     preferred = precheck.usable()
+    precheck_seconds = precheck.seconds
     for _ in range(MAX_SELECTION_ROUNDS):
         stage = time.perf_counter()
         operation, selection = await _reserve(
@@ -418,7 +421,9 @@ async def _select_and_check(
         metrics.MELT_STAGE_DURATION.labels(stage="selection").observe(time.perf_counter() - stage)
         stage = time.perf_counter()
         pending_ys = await _preflight(svc, wallet, operation, selection.proofs, precheck.states)
-        metrics.MELT_STAGE_DURATION.labels(stage="preflight").observe(time.perf_counter() - stage)
+        preflight_seconds = time.perf_counter() - stage + precheck_seconds
+        metrics.MELT_STAGE_DURATION.labels(stage="preflight").observe(preflight_seconds)
+        precheck_seconds = 0.0
         if not pending_ys:
             return operation, selection
         excluded.extend(pending_ys)
