@@ -49,12 +49,12 @@ demo: install
 test: install promtool postgres
 	$(BIN)/python -m pytest -q
 
-## bench: melt latency, throughput and overhead, and store figures; rewrites docs/benchmarks.md
-bench: install
+## bench: melt latency, throughput and overhead on SQLite and PostgreSQL, Nutshell's wallet on the same mint, store figures; rewrites docs/benchmarks.md
+bench: install postgres
 	$(BIN)/python bench/run.py
 
 lint: install
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
 ## fuzz: long Hypothesis runs of the token and invoice decoders

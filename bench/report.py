@@ -15,7 +15,7 @@ OVERHEAD_TARGET_MS = {"sqlite": 3.0, "postgresql": 5.0}
 BALANCE_TARGET_MS = 2.0
 SELECTION_TARGET_MS = 5.0
 
-# Why a target can be missed, printed under the targets table only when it is.
+# Causes of missed targets, printed under the targets table for the targets this run missed.
 MISS_REASONS = {
     "overhead": (
         "nctool's own time is mostly database round trips. A paid melt without a swap runs about 30 SQL "
@@ -198,6 +198,6 @@ sat, repeated 20 times.
 | --- | --- | ---: | ---: |
 {newline.join(_store_rows(figures))}
 
-A payment that needs more than 64 inputs falls back to loading every unspent proof of the wallet;
-the row above shows that rare path's cost.
+A payment that needs more than 64 inputs falls back to loading every unspent proof of the wallet.
+The "more than 64 inputs" rows show the cost of that rare path.
 """

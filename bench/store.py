@@ -1,6 +1,6 @@
 """Balance and selection latency on a large proof store, filled in bulk by SQL.
 
-Wallet 1 holds `wallet_proofs` unspent proofs, wallet 2 holds `selection_proofs`, and further
+Wallet 1 has `wallet_proofs` unspent proofs, wallet 2 has `selection_proofs`, and further
 wallets fill the store up to `store_proofs` with spent proofs, as a long history would. The rows
 are generated inside the database (a recursive CTE on SQLite, generate_series on PostgreSQL),
 which takes seconds where inserting them from Python takes minutes.
