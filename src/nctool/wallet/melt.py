@@ -412,10 +412,10 @@ async def _select_and_check(
     excluded: list[str] = []
     preferred = precheck.usable()
     precheck_seconds = precheck.seconds
-    for _ in range(MAX_SELECTION_ROUNDS):
+    for selection_round in range(MAX_SELECTION_ROUNDS):
         stage = time.perf_counter()
         operation, selection = await _reserve(
-            svc, wallet, invoice, quote, operation_id, key, request_hash, excluded, preferred
+            svc, wallet, invoice, quote, operation_id, key, request_hash, excluded, preferred, selection_round > 0
         )
         preferred = None
         metrics.MELT_STAGE_DURATION.labels(stage="selection").observe(time.perf_counter() - stage)
@@ -445,7 +445,9 @@ async def _reserve(
     request_hash: str,
     excluded: Sequence[str],
     preferred: list[StoredProof] | None = None,
+    operation_committed: bool = False,
 ) -> tuple[Operation, Selection]:
+    """Reserve proofs for the quote; `operation_committed` says an earlier round committed the operation row."""
     target = quote.amount + quote.fee_reserve
     fee_ppk, send_ppk = await _fee_rates(svc, wallet)
 
@@ -460,7 +462,15 @@ async def _reserve(
         first = attempt == 0
         try:
             reserved = await _commit_reservation(
-                svc, wallet, invoice, quote, operation_id, key, request_hash, partial(choose, first=first)
+                svc,
+                wallet,
+                invoice,
+                quote,
+                operation_id,
+                key,
+                request_hash,
+                partial(choose, first=first),
+                operation_committed,
             )
         except _NotEnough as short:
             await _fail_if_exists(svc, operation_id, "INSUFFICIENT_BALANCE", "balance does not cover the payment")
@@ -516,6 +526,7 @@ async def _commit_reservation(
     key: str | None,
     request_hash: str,
     choose: Callable[[AsyncConnection], Awaitable[Selection]],
+    operation_committed: bool,
 ) -> tuple[Operation, Selection] | None:
     """Select, journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile.
 
@@ -524,7 +535,7 @@ async def _commit_reservation(
     """
     try:
         async with svc.db.transaction("melt_reserve") as conn:
-            operation = await op_store.get_operation(conn, operation_id)
+            operation = await op_store.get_operation(conn, operation_id) if operation_committed else None
             if operation is not None:
                 await proof_store.release(conn, operation_id)
             selection = await choose(conn)
