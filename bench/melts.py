@@ -33,6 +33,9 @@ class MeltRun:
     elapsed: float = 0.0
     transaction_ids: list[str] = field(default_factory=list)
     overhead_ms: list[float] = field(default_factory=list)
+    # Failed melts as "HTTP status: error code", left out of the latencies, and their messages.
+    failures: list[str] = field(default_factory=list)
+    failure_messages: list[str] = field(default_factory=list)
 
     @property
     def throughput(self) -> float:
@@ -60,9 +63,13 @@ async def _pay_in_turn(api: ApiClient, npub: str, melts: int, run: MeltRun) -> N
         invoice = make_invoice(INVOICE_SAT)
         started = time.perf_counter()
         response = await api.melt(npub, invoice)
-        run.latencies_ms.append((time.perf_counter() - started) * 1000)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
-            raise RuntimeError(f"melt failed with HTTP {response.status_code}: {response.text}")
+            body = response.json()
+            run.failures.append(f"HTTP {response.status_code}: {body.get('code')}")
+            run.failure_messages.append(str(body.get("message")))
+            continue
+        run.latencies_ms.append(elapsed_ms)
         run.transaction_ids.append(response.json()["transactionId"])
 
 

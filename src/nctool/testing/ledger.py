@@ -27,10 +27,10 @@ async def ledger_problems(svc: Services) -> list[str]:
         rows = (await conn.execute(select(proofs.c.wallet_id, proofs.c.Y, proofs.c.state))).all()
         totals: dict[int, LedgerTotals] = {w.id: await ledger_totals(conn, w.id) for w in wallets}
         for wallet in wallets:
-            kept = await proof_store.balance(conn, wallet.id)
+            maintained = await proof_store.balance(conn, wallet.id)
             summed = await proof_store.balance_from_proofs(conn, wallet.id)
-            if kept != summed:
-                problems.append(f"{wallet.npub}: wallet_balances has {kept} but the proofs sum to {summed}")
+            if maintained != summed:
+                problems.append(f"{wallet.npub}: wallet_balances has {maintained} but the proofs sum to {summed}")
     for wallet in wallets:
         t = totals[wallet.id]
         if not t.balanced:

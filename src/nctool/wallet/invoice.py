@@ -42,8 +42,8 @@ _AMOUNT_IN_HRP = re.compile(r"ln(?:bcrt|bc|tbs|tb)(?P<digits>\d+)(?P<multiplier>
 def _u5_to_bitarray(words: list[int]) -> BitArray:
     """Concatenate bech32's 5-bit words into one bit array, as bolt11's own helper does.
 
-    bolt11 2.2 appends one bitstring `pack` per word, about 90% of the time it takes to decode an
-    invoice (2 ms of a melt); building the integer first gives the same bits in one step.
+    bolt11 2.2 appends one bitstring `pack` per word, which took about 90% of an invoice's decoding
+    (2 ms of a melt). Building the integer first gives the same bits in one step.
     """
     if not words:
         return BitArray()

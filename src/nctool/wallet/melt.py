@@ -332,7 +332,7 @@ async def _precheck(svc: Services, wallet: Wallet, target: int) -> _Precheck:
     """Select proofs for `target` without reserving them and ask the mint for their states.
 
     A failed mint request here is not an error: the quote reports an unreachable mint, and the
-    pre-flight after the reservation asks for the states again.
+    pre-flight after the reservation requests the states again.
     """
     started = time.perf_counter()
     try:
@@ -376,6 +376,8 @@ def _quote_error(exc: MintError) -> NctoolError:
             code="INVOICE_ALREADY_PAID",
             fundsStatus="untouched",
         )
+    # NOTE: Nutshell 0.19.2 also answers 400 with code 0 when its own database lock times out under
+    # load, which this maps to a rejected invoice although a retry would succeed.
     if exc.status is not None and 400 <= exc.status < 500 and exc.code is not None:
         return InputError(
             f"the mint rejected this invoice: {exc.message}; no funds were touched",
@@ -447,7 +449,7 @@ async def _reserve(
     preferred: list[StoredProof] | None = None,
     operation_committed: bool = False,
 ) -> tuple[Operation, Selection]:
-    """Reserve proofs for the quote; `operation_committed` says an earlier round committed the operation row."""
+    """Reserve proofs for the quote; `operation_committed` is True once an earlier round committed the operation."""
     target = quote.amount + quote.fee_reserve
     fee_ppk, send_ppk = await _fee_rates(svc, wallet)
 
@@ -502,9 +504,9 @@ async def select_melt_inputs(
 ) -> Selection:
     """Select the wallet's unspent proofs for `target` (amount plus fee reserve) without reserving them.
 
-    Reads a few candidates through the amount index. Only when those cannot cover the target (it
-    needs more than MAX_EXACT_INPUTS proofs, or the wallet is short) does it load every unspent
-    proof; raises _NotEnough when even those do not cover it.
+    Reads a few candidates through the amount index. When those cannot cover the target, because it
+    needs more than MAX_EXACT_INPUTS proofs or the wallet is short, it loads every unspent proof.
+    Raises _NotEnough when even those do not cover it.
     """
     candidates = await proof_store.selection_candidates(conn, wallet_id, target + _max_input_fee(fee_ppk), excluded)
     selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
@@ -623,7 +625,7 @@ async def _preflight(
 ) -> list[str]:
     """Check the reserved proofs with the mint; block on spent ones, return the Ys the mint holds pending.
 
-    `known` holds states the mint reported for some of these proofs earlier in this melt; only the
+    `known` contains states the mint reported for some of these proofs earlier in this melt; only the
     other proofs are checked again.
     """
     unknown = [p.Y for p in selected if p.Y not in known]

@@ -56,7 +56,7 @@ async def require_wallet(svc: Services, npub: str) -> Wallet:
 
 
 async def require_wallet_in(conn: AsyncConnection, svc: Services, npub: str) -> Wallet:
-    """Return the wallet of `npub`, read through `conn`, or raise a 404 that says how to create it."""
+    """Return the wallet of `npub`, read through `conn`, or raise a 404 naming the endpoint that creates it."""
     npub = validate_npub(npub)
     wallet = await wallet_store.get_wallet(conn, npub, svc.settings.mint_url, svc.settings.unit)
     if wallet is None:
