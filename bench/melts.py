@@ -33,7 +33,7 @@ class MeltRun:
     elapsed: float = 0.0
     transaction_ids: list[str] = field(default_factory=list)
     overhead_ms: list[float] = field(default_factory=list)
-    # Failed melts as "HTTP status: error code", left out of the latencies, and their messages.
+    # Failed melts as "HTTP status code, funds status", left out of the latencies, and their messages.
     failures: list[str] = field(default_factory=list)
     failure_messages: list[str] = field(default_factory=list)
 
@@ -66,7 +66,7 @@ async def _pay_in_turn(api: ApiClient, npub: str, melts: int, run: MeltRun) -> N
         elapsed_ms = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             body = response.json()
-            run.failures.append(f"HTTP {response.status_code}: {body.get('code')}")
+            run.failures.append(f"HTTP {response.status_code} {body.get('code')}, funds {body.get('fundsStatus')}")
             run.failure_messages.append(str(body.get("message")))
             continue
         run.latencies_ms.append(elapsed_ms)

@@ -135,9 +135,9 @@ def _failure_note(figures: Figures) -> str:
     lock_failures = sum("failed to acquire database lock" in m for m in messages)
     if lock_failures:
         note += (
-            f" {lock_failures} of them came from the dev mint: Nutshell 0.19.2 on SQLite gives up on its own "
-            "database lock after 5 s when many payments arrive at once and answers HTTP 400, which nctool "
-            "reports as a rejected invoice (code NUT_0) with the mint's message; no funds were touched."
+            f" {lock_failures} of them came from the dev mint, which carries the message of its own error: "
+            "Nutshell 0.19.2 on SQLite gives up on its database lock after 5 s when many payments arrive "
+            "at once, and answers HTTP 400. Each listed funds status is the one nctool returned to the client."
         )
     return note
 

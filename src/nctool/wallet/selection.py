@@ -120,17 +120,19 @@ MAX_DIRECT_OVERSHOOT = 1.0
 def _cover(candidates: Sequence[StoredProof], amount: int) -> list[StoredProof] | None:
     """Take proofs worth at most what is still missing, largest first, then the smallest that closes the gap."""
     chosen: list[StoredProof] = []
+    taken: set[int] = set()  # object ids of the chosen proofs
     remaining = amount
     for proof in candidates:
         if proof.amount <= remaining and len(chosen) < MAX_EXACT_INPUTS - 1:
             chosen.append(proof)
+            taken.add(id(proof))
             remaining -= proof.amount
             if remaining == 0:
                 return chosen
-    closing = [p for p in candidates if p.amount >= remaining and p not in chosen]
-    if closing:
-        return [*chosen, min(closing, key=lambda p: p.amount)]
-    return None
+    closing = min(
+        (p for p in candidates if p.amount >= remaining and id(p) not in taken), key=lambda p: p.amount, default=None
+    )
+    return None if closing is None else [*chosen, closing]
 
 
 def _covering_selection(
