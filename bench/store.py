@@ -26,6 +26,9 @@ FEE_PPK = {KEYSET_ID: 100}
 SELECTION_TARGETS = (102, 1_000, 25_000)
 # Needs more than 64 proofs of at most 512 sat, so the selection falls back to loading them all.
 FALLBACK_TARGET = 65_473
+# Timed runs of the balance read, and of each selection target.
+BALANCE_REPEAT = 200
+SELECTION_REPEAT = 50
 
 _SQLITE_FILL = """
 WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < :count - 1)
@@ -132,7 +135,9 @@ async def _select_once(db: Database, wallet_id: int, target: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def bench_store(database_url: str, sizes: StoreSizes, repeat: int = 20) -> StoreFigures:
+async def bench_store(
+    database_url: str, sizes: StoreSizes, repeat: int = BALANCE_REPEAT, selection_repeat: int = SELECTION_REPEAT
+) -> StoreFigures:
     """Fill a fresh database and time balance and selection on it."""
     db = Database(database_url)
     try:
@@ -142,8 +147,8 @@ async def bench_store(database_url: str, sizes: StoreSizes, repeat: int = 20) ->
         return StoreFigures(
             fill_seconds=fill_seconds,
             balance_ms=await _time_balance(db, 1, repeat),
-            selection_wallet_ms=await _time_selection(db, 1, repeat),
-            selection_small_ms=await _time_selection(db, 2, repeat),
+            selection_wallet_ms=await _time_selection(db, 1, selection_repeat),
+            selection_small_ms=await _time_selection(db, 2, selection_repeat),
             fallback_ms=await _select_once(db, 1, FALLBACK_TARGET),
         )
     finally:

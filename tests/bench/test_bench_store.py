@@ -15,7 +15,7 @@ from nctool.store.database import Database
 
 async def test_store_bench_fills_and_times(tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
-    figures = await bench_store(url, StoreSizes(store_proofs=3_000, wallet_proofs=1_000, selection_proofs=500), 2)
+    figures = await bench_store(url, StoreSizes(store_proofs=3_000, wallet_proofs=1_000, selection_proofs=500), 2, 1)
     assert len(figures.balance_ms) == 2
     assert figures.selection_wallet_ms
     assert figures.selection_small_ms
@@ -23,7 +23,7 @@ async def test_store_bench_fills_and_times(tmp_path):
 
 async def test_store_bench_balances_match_proofs(tmp_path):
     url = f"sqlite:///{tmp_path}/store.db"
-    await bench_store(url, StoreSizes(store_proofs=3_000, wallet_proofs=1_000, selection_proofs=500), 1)
+    await bench_store(url, StoreSizes(store_proofs=3_000, wallet_proofs=1_000, selection_proofs=500), 1, 1)
     db = Database(url)
     try:
         async with db.read() as conn:
