@@ -31,7 +31,7 @@ MISS_REASONS = {
         "statements: two reads (the preconditions, the candidate proofs) and three transactions (the "
         "reservation, the journal of the blank outputs, the settlement), each committed before the mint "
         "request that needs it. Through SQLAlchemy's async engine a statement costs 0.1 to 0.2 ms on this "
-        "machine when it is idle, and a transaction adds its BEGIN, COMMIT and pool checkout; under load, "
+        "machine when it is idle, and a transaction adds its BEGIN, COMMIT and pool checkout. Under load, "
         "every hop to the driver's thread also waits for a CPU. Deriving, blinding and unblinding the NUT-08 "
         "outputs with their DLEQ checks adds about 1 ms. The melts that still swap cost another two "
         "transactions and the swap's outputs."
@@ -208,9 +208,10 @@ Peak resident memory of the nctool process over its whole run: {rss}.
 
 ## Nutshell's wallet on the same mint
 
-`bench/nutshell_melt.py` runs in the mint's virtualenv and pays {len(nutshell)} invoices of
+`bench/nutshell_melt.py` runs in the mint's virtualenv. It pays {len(nutshell)} invoices of
 {INVOICE_SAT} sat in turn from a wallet funded with 100,000 sat, the way Nutshell's `cashu pay`
-does: quote, select (swapping first when no exact selection exists), melt with NUT-08 blank outputs.
+does: quote, select (swapping first when no exact selection exists), then melt with NUT-08 blank
+outputs.
 It ran in this run, right after nctool's first series, against the same mint.
 
 | | latency p50 | latency p95 |
