@@ -27,14 +27,14 @@ SELECTION_TARGET_MS = 5.0
 # Causes of missed targets, printed under the targets table for the targets this run missed.
 MISS_REASONS = {
     "overhead": (
-        "nctool's own time is mostly database round trips. A paid melt without a swap runs about 25 SQL "
-        "statements: two reads (the preconditions, the candidate proofs) and three transactions (the "
-        "reservation, the journal of the blank outputs, the settlement), each committed before the mint "
-        "request that needs it. Through SQLAlchemy's async engine a statement costs 0.1 to 0.2 ms on this "
-        "machine when it is idle, and a transaction adds its BEGIN, COMMIT and pool checkout. Under load, "
-        "every hop to the driver's thread also waits for a CPU. Deriving, blinding and unblinding the NUT-08 "
-        "outputs with their DLEQ checks adds about 1 ms. The melts that still swap cost another two "
-        "transactions and the swap's outputs."
+        "nctool's own time is mostly database round trips. A paid melt whose pre-checked inputs go to the "
+        "mint directly runs about 25 SQL statements: two reads (the preconditions, the candidate proofs) "
+        "and two transactions (the reservation with the journal of the blank outputs, then the "
+        "settlement), each committed before the mint request that needs it. Through SQLAlchemy's async "
+        "engine a statement costs 0.1 to 0.2 ms on this machine when it is idle, and a transaction adds "
+        "its BEGIN, COMMIT and pool checkout. Under load, every hop to the driver's thread also waits for "
+        "a CPU. Deriving, blinding and unblinding the NUT-08 outputs with their DLEQ checks adds about "
+        "1 ms. The melts that still swap cost three more transactions and the swap's outputs."
     ),
     "nutshell": (
         "Both wallets wait on the same mint for the quote and the melt; nctool also journals every step "

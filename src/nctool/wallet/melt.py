@@ -6,6 +6,9 @@ States of a melt operation, each committed before the step that follows it:
         │            │                          │   └────> melt_pending ──> completed
         └────────────┴──────────────> failed <──┴────────────────┘
 
+A melt whose inputs the mint reported unspent while it prepared the quote, and which needs no swap,
+commits its reservation and its blank outputs in one transaction and enters at melt_sent.
+
 Rules on the money path:
 - The operation row and the blinded outputs are committed before any mint request that can
   spend or sign, so a crash at any point leaves a journal that recovery can finish.
@@ -268,9 +271,6 @@ def _replay_result(previous: Operation) -> MeltResult:
 
 
 async def _run(svc: Services, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str) -> MeltResult:
-    # TODO: nctool's own time per melt is about 15 ms p50 (docs/benchmarks.md), mostly SQL round trips
-    # in three transactions. Journaling the blank outputs in the reservation transaction, when the
-    # pre-checked inputs go to the melt directly, would save one of them.
     quote, precheck = await _quote_and_precheck(svc, wallet, invoice)
     operation_id = op_store.new_operation_id("melt")
     async with kept_lease(svc, operation_id) as lease:
@@ -420,7 +420,17 @@ async def _select_and_check(
     for selection_round in range(MAX_SELECTION_ROUNDS):
         stage = time.perf_counter()
         operation, selection = await _reserve(
-            svc, wallet, invoice, quote, operation_id, key, request_hash, excluded, preferred, selection_round > 0
+            svc,
+            wallet,
+            invoice,
+            quote,
+            operation_id,
+            key,
+            request_hash,
+            excluded,
+            preferred,
+            selection_round > 0,
+            _unspent_ys(precheck.states),
         )
         preferred = None
         metrics.MELT_STAGE_DURATION.labels(stage="selection").observe(time.perf_counter() - stage)
@@ -451,10 +461,16 @@ async def _reserve(
     excluded: Sequence[str],
     preferred: list[StoredProof] | None = None,
     operation_committed: bool = False,
+    unspent_ys: frozenset[str] = frozenset(),
 ) -> tuple[Operation, Selection]:
-    """Reserve proofs for the quote; `operation_committed` is True once an earlier round committed the operation."""
+    """Reserve proofs for the quote; `operation_committed` is True once an earlier round committed the operation.
+
+    `unspent_ys` are proofs the mint reported unspent during this melt. When every selected proof is
+    one of them and no swap is needed, the reservation also journals the melt with its blank outputs.
+    """
     target = quote.amount + quote.fee_reserve
     fee_ppk, send_ppk = await _fee_rates(svc, wallet)
+    direct = _DirectPayment((await svc.keysets.active(svc.settings.unit)).id, unspent_ys)
 
     async def choose(conn: AsyncConnection, *, first: bool) -> Selection:
         if first and preferred is not None:
@@ -476,6 +492,7 @@ async def _reserve(
                 request_hash,
                 partial(choose, first=first),
                 operation_committed,
+                direct,
             )
         except _NotEnough as short:
             await _fail_if_exists(svc, operation_id, "INSUFFICIENT_BALANCE", "balance does not cover the payment")
@@ -532,6 +549,7 @@ async def _commit_reservation(
     request_hash: str,
     choose: Callable[[AsyncConnection], Awaitable[Selection]],
     operation_committed: bool,
+    direct: _DirectPayment,
 ) -> tuple[Operation, Selection] | None:
     """Select, journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile.
 
@@ -569,17 +587,21 @@ async def _commit_reservation(
                 journaled = None
             if not await proof_store.reserve(conn, [p.id for p in selection.proofs], operation_id):
                 raise _ReservationLost
+            pays_directly = direct.applies(selection)
             await audit.record_step(
                 conn,
                 "melt_reserved",
                 operation,
-                to_state="prepared",
+                to_state="melt_sent" if pays_directly else "prepared",
                 Ys=ys,
                 amount=selection.total,
             )
             if journaled is None:
                 journaled = await op_store.get_operation(conn, operation_id)
             assert journaled is not None
+            if pays_directly:
+                provided_reserve = selection.total - journaled.amount - selection.input_fee
+                journaled = await _journal_blanks(conn, journaled, provided_reserve, direct.keyset_id)
             return journaled, selection
     except _ReservationLost:
         return None
@@ -587,6 +609,45 @@ async def _commit_reservation(
         if isinstance(exc.__cause__, IntegrityError):
             raise await _duplicate_conflict(svc, wallet, invoice, key, request_hash) from exc
         raise
+
+
+@dataclass(frozen=True)
+class _DirectPayment:
+    """When a reservation may journal the melt itself: the keyset for blank outputs, and checked proofs."""
+
+    keyset_id: str
+    unspent_ys: frozenset[str]
+
+    def applies(self, selection: Selection) -> bool:
+        """Return whether the selection goes to the melt as it is and the mint reported all of it unspent."""
+        return not selection.needs_swap and all(p.Y in self.unspent_ys for p in selection.proofs)
+
+
+def _unspent_ys(states: dict[str, ProofStateEntry]) -> frozenset[str]:
+    return frozenset(y for y, entry in states.items() if entry.state is ProofState.UNSPENT)
+
+
+async def _journal_blanks(
+    conn: AsyncConnection, operation: Operation, provided_reserve: int, keyset_id: str
+) -> Operation:
+    """Plan the NUT-08 blank outputs and move the operation to melt_sent with them, in `conn`.
+
+    `provided_reserve` is what the inputs carry beyond the amount and their input fee. The mint
+    returns it as change less the Lightning fee, so the blank outputs are sized for all of it.
+    """
+    blanks = await plan_wallet_outputs(
+        conn, operation.wallet_id, keyset_id, [([1] * blank_output_count(provided_reserve), "change")]
+    )
+    journaled = await op_store.transition_returning(
+        conn, operation.id, ["prepared", "swap_done"], "melt_sent", outputs=[*operation.outputs, *blanks]
+    )
+    if journaled is None:
+        raise ConflictError(
+            "another process took over this payment; read its outcome from the history",
+            code="OPERATION_IN_PROGRESS",
+            transactionId=operation.id,
+        )
+    return journaled
 
 
 class _NotEnough(Exception):
@@ -793,26 +854,9 @@ async def settle_swap(
 
 
 async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) -> MeltResult:
-    keyset = await svc.keysets.active(svc.settings.unit)
-    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
-    # The mint returns as change what the inputs carry beyond amount and input fee, less the
-    # Lightning fee; NUT-08 sizes the blank outputs for that whole fee reserve.
-    fee = input_fee((p.id for p in send_proofs), fee_ppk)
-    provided_reserve = sum(p.amount for p in send_proofs) - operation.amount - fee
-    async with svc.db.transaction("melt_journal") as conn:
-        blanks = await plan_wallet_outputs(
-            conn, operation.wallet_id, keyset.id, [([1] * blank_output_count(provided_reserve), "change")]
-        )
-        journaled = await op_store.transition_returning(
-            conn, operation.id, ["prepared", "swap_done"], "melt_sent", outputs=[*operation.outputs, *blanks]
-        )
-    if journaled is None:
-        raise ConflictError(
-            "another process took over this payment; read its outcome from the history",
-            code="OPERATION_IN_PROGRESS",
-            transactionId=operation.id,
-        )
-    operation = journaled
+    if operation.state != "melt_sent":
+        operation = await _journal_payment(svc, operation, send_proofs)
+    blanks = _blank_outputs(operation)
     started = time.perf_counter()
     crash_point("melt.before_melt")
     try:
@@ -824,6 +868,16 @@ async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) ->
     metrics.MELT_STAGE_DURATION.labels(stage="mint").observe(time.perf_counter() - started)
     crash_point("melt.after_melt_answer")
     return await settle_answer(svc, operation, answer)
+
+
+async def _journal_payment(svc: Services, operation: Operation, send_proofs: list[Proof]) -> Operation:
+    """Commit the melt's blank outputs and the melt_sent state before the melt request."""
+    keyset = await svc.keysets.active(svc.settings.unit)
+    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
+    fee = input_fee((p.id for p in send_proofs), fee_ppk)
+    provided_reserve = sum(p.amount for p in send_proofs) - operation.amount - fee
+    async with svc.db.transaction("melt_journal") as conn:
+        return await _journal_blanks(conn, operation, provided_reserve, keyset.id)
 
 
 async def settle_answer(svc: Services, operation: Operation, answer: MeltQuote) -> MeltResult:
