@@ -379,7 +379,7 @@ def _quote_error(exc: MintError) -> NctoolError:
             code="INVOICE_ALREADY_PAID",
             fundsStatus="untouched",
         )
-    # NOTE: Nutshell 0.19.2 also answers 400 with code 0 when its own database lock times out under
+    # NOTE: Nutshell 0.19.2 also responds 400 with code 0 when its own database lock times out under
     # load, which this maps to a rejected invoice although a retry would succeed.
     if exc.status is not None and 400 <= exc.status < 500 and exc.code is not None:
         return InputError(
@@ -613,7 +613,7 @@ async def _commit_reservation(
 
 @dataclass(frozen=True)
 class _DirectPayment:
-    """When a reservation may journal the melt itself: the keyset for blank outputs, and checked proofs."""
+    """Inputs for journaling a melt in its reservation: the keyset of the blank outputs and the checked proofs."""
 
     keyset_id: str
     unspent_ys: frozenset[str]
