@@ -28,9 +28,9 @@ SELECTION_TARGET_MS = 5.0
 MISS_REASONS = {
     "overhead": (
         "nctool's own time is mostly database round trips. A paid melt whose pre-checked inputs go to the "
-        "mint directly runs about 25 SQL statements: two reads (the preconditions, the candidate proofs) "
-        "and two transactions (the reservation with the journal of the blank outputs, then the "
-        "settlement), each committed before the mint request that needs it. Through SQLAlchemy's async "
+        "mint directly runs about 25 SQL statements in two reads (the preconditions, the candidate proofs) "
+        "and two transactions. The first reserves the inputs and journals the blank outputs before the "
+        "melt request, and the second records the settlement. Through SQLAlchemy's async "
         "engine a statement costs 0.1 to 0.2 ms on this machine when it is idle, and a transaction adds "
         "its BEGIN, COMMIT and pool checkout. Under load, every hop to the driver's thread also waits for "
         "a CPU. Deriving, blinding and unblinding the NUT-08 outputs with their DLEQ checks adds about "
@@ -208,11 +208,11 @@ Peak resident memory of the nctool process over its whole run: {rss}.
 
 ## Nutshell's wallet on the same mint
 
-`bench/nutshell_melt.py` runs in the mint's virtualenv. It pays {len(nutshell)} invoices of
-{INVOICE_SAT} sat in turn from a wallet funded with 100,000 sat, the way Nutshell's `cashu pay`
-does: quote, select (swapping first when no exact selection exists), then melt with NUT-08 blank
-outputs.
-It ran in this run, right after nctool's first series, against the same mint.
+`bench/nutshell_melt.py` runs in the mint's virtualenv. It pays invoices of {INVOICE_SAT} sat in
+turn from a wallet funded with 100,000 sat, the way Nutshell's `cashu pay` does: quote, select
+(swapping first when no exact selection exists), then melt with NUT-08 blank outputs. In this run it
+paid {len(nutshell)} invoices in equal chunks, each with a new wallet, before each nctool series
+and after the last, against the same mint.
 
 | | latency p50 | latency p95 |
 | --- | ---: | ---: |

@@ -57,15 +57,15 @@ async def _measure(config: Config, work: Path) -> Figures:
     services: dict[str, ServiceFigures] = {}
     stores: dict[str, StoreFigures] = {}
     nutshell: list[float] = []
+    # Nutshell's loop runs in chunks before, between and after nctool's runs on the same mint, so
+    # that both run under about the same load of the shared machine.
+    chunk = max(1, config.plan.sequential_melts // (len(config.databases) + 1))
     try:
-        for database in config.databases:
+        for number, database in enumerate(config.databases):
+            nutshell += nutshell_melts(mint.url, work / f"nutshell-{number}", chunk, 100_000, default_venv())
             url = cluster.create_database() if cluster and database == "postgresql" else f"sqlite:///{work}/melt.db"
             services[database] = await bench_service(mint.url, url, work / f"service-{database}", config.plan)
-            if not nutshell:
-                # Right after nctool's first run, on the same mint, so that both see the same machine load.
-                nutshell = nutshell_melts(
-                    mint.url, work / "nutshell", config.plan.sequential_melts, 100_000, default_venv()
-                )
+        nutshell += nutshell_melts(mint.url, work / "nutshell-last", chunk, 100_000, default_venv())
         for database in config.databases:
             url = cluster.create_database() if cluster and database == "postgresql" else f"sqlite:///{work}/store.db"
             stores[database] = await bench_store(url, config.sizes)
