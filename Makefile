@@ -58,12 +58,12 @@ test-sqlite: install promtool
 test-postgres: install promtool postgres
 	NCTOOL_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
 
-## bench: melt latency, throughput and overhead, and store figures; rewrites docs/benchmarks.md
-bench: install
+## bench: melt latency, throughput and overhead on SQLite and PostgreSQL, Nutshell's wallet on the same mint, store figures; rewrites docs/benchmarks.md
+bench: install postgres
 	$(BIN)/python bench/run.py
 
 lint: install
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
 ## fuzz: long Hypothesis runs of the decoders (tokens, invoices, npubs, NIP-98) and schemathesis on the API

@@ -160,12 +160,12 @@ async def spend_elsewhere(stack, npub: str, amount: int) -> None:  # type: ignor
 
 @pytest_asyncio.fixture(scope="session")
 async def blocked_melt(stack) -> Scenario:  # type: ignore[no-untyped-def]
-    """A melt whose selected 512 sat proof was spent elsewhere: pre-flight blocks it with 409."""
+    """A melt whose selected 256 sat proof was spent elsewhere: pre-flight blocks it with 409."""
 
-    async def spend_512(npub: str) -> None:
-        await spend_elsewhere(stack, npub, 512)
+    async def spend_256(npub: str) -> None:
+        await spend_elsewhere(stack, npub, 256)
 
-    return await _melt_scenario(stack.api, 1000, 250, spend_512)
+    return await _melt_scenario(stack.api, 1000, 250, spend_256)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -16,13 +16,21 @@ from nctool.testing.lightning import make_invoice
 from nctool.testing.process import start_process
 from nctool.wallet.services import Services
 
-# crash point -> final state of the melt and whether the invoice ends up paid
+# Funding 1000 sat gives proofs 8, 32, 64, 128, 256, 512, and a 250 sat invoice is paid directly
+# with 256. Funding 512 sat gives one proof, which overshoots a 100 sat invoice so far that the
+# melt swaps it to the exact amount first.
+DIRECT = (1000, 250)
+SWAP = (512, 100)
+
+# crash point, (funded, invoice amount) -> final state of the melt and whether the invoice ends up paid
 CRASH_POINTS = [
-    ("melt.after_reserve", "failed", False),
-    ("melt.before_swap", "failed", False),
-    ("melt.after_swap_answer", "failed", False),
-    ("melt.before_melt", "failed", False),
-    ("melt.after_melt_answer", "completed", True),
+    ("melt.after_reserve", DIRECT, "failed", False),
+    ("melt.before_swap", SWAP, "failed", False),
+    ("melt.after_swap_answer", SWAP, "failed", False),
+    ("melt.before_melt", DIRECT, "failed", False),
+    ("melt.before_melt", SWAP, "failed", False),
+    ("melt.after_melt_answer", DIRECT, "completed", True),
+    ("melt.after_melt_answer", SWAP, "completed", True),
 ]
 
 
@@ -36,15 +44,16 @@ async def _final_operation(svc: Services, npub: str, timeout: float = 30.0):  # 
     raise AssertionError(f"melt not final after {timeout} s: {[(o.id, o.state) for o in melts]}")
 
 
-@pytest.mark.parametrize(("point", "final_state", "paid"), CRASH_POINTS)
-async def test_crash_point_recovers(stack, npub, tmp_path, new_database, point, final_state, paid):
+@pytest.mark.parametrize(("point", "amounts", "final_state", "paid"), CRASH_POINTS)
+async def test_crash_point_recovers(stack, npub, tmp_path, new_database, point, amounts, final_state, paid):
+    funded, invoice_amount = amounts
     database = new_database("crash")
     first = await start_process(stack.mint.url, database, tmp_path, NCTOOL_CRASH_AT=point)
     api = ApiClient(first.url)
     try:
-        await api.fund(npub, 1000)
+        await api.fund(npub, funded)
         with pytest.raises(httpx.TransportError):
-            await api.melt(npub, make_invoice(250))
+            await api.melt(npub, make_invoice(invoice_amount))
         assert await first.exited() == CRASH_EXIT_CODE
     finally:
         await api.aclose()
@@ -57,7 +66,7 @@ async def test_crash_point_recovers(stack, npub, tmp_path, new_database, point, 
         assert operation.state == final_state
         balance = (await ApiClient(second.url).balance(npub))["details"]
         assert balance["pendingBalance"] == 0
-        expected = 1000 - operation.fees_paid - (250 if paid else 0)
+        expected = funded - operation.fees_paid - (invoice_amount if paid else 0)
         assert balance["unspentBalance"] == expected
         assert await ledger_problems(svc) == []
     finally:

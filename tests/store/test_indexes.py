@@ -192,8 +192,14 @@ def assert_indexed(found: list[dict[str, set[str]]], expected: dict[str, set[str
         assert used.get(table, set()) & names, f"{table} read through {used.get(table)}, expected one of {names}"
 
 
-async def test_balance_uses_wallet_state_index(filled):
+async def test_balance_reads_only_maintained_row(filled):
     found = await plans(filled.db, lambda conn: proof_store.balance(conn, filled.wallet_id))
+    tables = {table for plan in found for table in plan}
+    assert tables == {"wallet_balances"}
+
+
+async def test_balance_from_proofs_uses_wallet_state_index(filled):
+    found = await plans(filled.db, lambda conn: proof_store.balance_from_proofs(conn, filled.wallet_id))
     assert_indexed(found, {"proofs": {"ix_proofs_wallet_state_amount"}})
 
 

@@ -28,21 +28,42 @@ async def test_melt_paid_with_fee_change(stack, npub):
     assert response.status_code == 200
     assert body["state"] == "paid"
     assert body["paidAmount"] == 250
-    assert body["changeAmount"] == 2  # fee reserve 3 sat, FakeWallet charges 1 sat
+    # 256 pays 250 + 3 sat fee reserve + 1 sat input fee directly; FakeWallet charges 1 sat,
+    # so the change is the unused 2 sat of the reserve plus the 2 sat overshoot
+    assert body["changeAmount"] == 4
     assert (await stack.api.balance(npub))["balance"] == 1000 - 250 - body["feesPaid"]
 
 
 async def test_melt_fees_count_every_sat_that_left(stack, npub):
     await stack.api.fund(npub, 1000)
     body = (await stack.api.melt(npub, make_invoice(250))).json()
+    # melt input fee 1 + Lightning fee 1
+    assert body["feesPaid"] == 2
+    assert (await stack.api.balance(npub))["balance"] == 748
+
+
+async def test_melt_swap_fees_count_every_sat_that_left(stack, npub):
+    await stack.api.fund(npub, 512)
+    body = (await stack.api.melt(npub, make_invoice(100))).json()
     # swap input fee 1 + melt input fee 1 + Lightning fee 1
     assert body["feesPaid"] == 3
-    assert (await stack.api.balance(npub))["balance"] == 747
+    assert (await stack.api.balance(npub))["balance"] == 512 - 103
+
+
+async def test_melt_pays_small_overshoot_directly(stack, npub):
+    await stack.api.fund(npub, 1000)  # proofs 8, 32, 64, 128, 256, 512
+    swaps_before = stack.proxy.hits.get("/v1/swap", 0)
+    body = (await stack.api.melt(npub, make_invoice(250))).json()
+    assert body["state"] == "paid"
+    assert stack.proxy.hits.get("/v1/swap", 0) == swaps_before
+    operation = await _operation(stack, body["transactionId"])
+    # 256 - 250 - 1 sat input fee leaves a 5 sat reserve, returned through ceil(log2(5)) = 3 blanks
+    assert [o["role"] for o in operation.outputs] == ["change"] * 3
 
 
 async def test_melt_swaps_first_when_selection_overshoots(stack, npub):
-    await stack.api.fund(npub, 1000)
-    body = (await stack.api.melt(npub, make_invoice(250))).json()
+    await stack.api.fund(npub, 512)
+    body = (await stack.api.melt(npub, make_invoice(100))).json()
     ids = {entry["transaction_id"] for entry in await stack.api.history(npub)}
     assert f"{body['transactionId']}_keep" in ids
     assert f"{body['transactionId']}_send" in ids
@@ -135,7 +156,7 @@ async def test_melt_answer_lost_resolves_as_paid(stack, npub):
     assert (await stack.api.balance(npub))["details"]["pendingBalance"] > 0
     entry = await stack.api.wait_for(npub, body["transactionId"], "paid")
     operation = await _operation(stack, body["transactionId"])
-    assert operation.change_amount == 2
+    assert operation.change_amount == 4
     assert (await stack.api.balance(npub))["balance"] == 1000 - 250 - entry["fee"]
 
 
@@ -153,19 +174,19 @@ async def test_melt_mint_down_resolves_as_released(stack, npub):
 
 async def test_melt_preflight_finds_proof_spent_elsewhere(stack, npub):
     await stack.api.fund(npub, 1000)
-    await _spend_elsewhere(stack, npub, amount=512)
+    await _spend_elsewhere(stack, npub, amount=256)  # the proof a 250 sat payment selects
     response = await stack.api.melt(npub, make_invoice(250))
     body = response.json()
     assert response.status_code == 409
     assert body["code"] == "HIGH_SEVERITY_DISCREPANCIES"
     assert body["discrepancies"][0]["type"] == "DB_UNSPENT_MINT_SPENT"
     assert "secret" not in response.text
-    assert (await stack.api.balance(npub))["balance"] == 1000 - 512
+    assert (await stack.api.balance(npub))["balance"] == 1000 - 256
 
 
 async def test_melt_after_preflight_block_succeeds(stack, npub):
     await stack.api.fund(npub, 1000)
-    await _spend_elsewhere(stack, npub, amount=512)
+    await _spend_elsewhere(stack, npub, amount=256)
     assert (await stack.api.melt(npub, make_invoice(250))).status_code == 409
     retry = await stack.api.melt(npub, make_invoice(250))
     assert retry.status_code == 200

@@ -16,10 +16,11 @@ async def _operation(stack, transaction_id):  # type: ignore[no-untyped-def]
 
 
 async def test_lost_swap_answer_restored_with_nut09(stack, npub):
-    await stack.api.fund(npub, 1000)
+    await stack.api.fund(npub, 512)
     restores_before = stack.proxy.hits.get("/v1/restore", 0)
     stack.proxy.inject("/v1/swap", "hang_after_forward", seconds=3.0)
-    response = await stack.api.melt(npub, make_invoice(250))
+    # The one 512 sat proof overshoots 100 sat by more than the payment, so the melt swaps first.
+    response = await stack.api.melt(npub, make_invoice(100))
     body = response.json()
     assert response.status_code == 504
     assert body["fundsStatus"] == "pending"
@@ -28,7 +29,7 @@ async def test_lost_swap_answer_restored_with_nut09(stack, npub):
     operation = await _operation(stack, body["transactionId"])
     assert operation.fees_paid == 1  # the swap's input fee; the payment itself was never sent
     assert entry["status"] == "failed"
-    assert (await stack.api.balance(npub))["balance"] == 1000 - 1
+    assert (await stack.api.balance(npub))["balance"] == 512 - 1
 
 
 async def test_db_failure_after_paid_is_critical_then_recovered(stack, npub):

@@ -7,7 +7,9 @@ have taken effect (see `nctool.cashu.errors`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,43 @@ from nctool.cashu.models import DLEQ, BlindedMessage, BlindSignature, Proof, Pro
 
 # Called after each request with (endpoint label, outcome, seconds); metrics hook in here.
 RequestObserver = Callable[[str, str, float], None]
+
+
+class MintWait:
+    """Wall time in seconds during which at least one mint request of one use case was in flight.
+
+    Concurrent requests count once, so use-case time minus `seconds` is the time spent in nctool.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._in_flight = 0
+        self._since = 0.0
+
+    def begin(self) -> None:
+        if self._in_flight == 0:
+            self._since = time.perf_counter()
+        self._in_flight += 1
+
+    def end(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self.seconds += time.perf_counter() - self._since
+
+
+# Tasks copy the context, so requests started by a use case's child tasks add to its MintWait.
+_MINT_WAIT: ContextVar[MintWait | None] = ContextVar("mint_wait", default=None)
+
+
+@contextmanager
+def measure_mint_wait() -> Iterator[MintWait]:
+    """Measure the mint wait of the requests made in this block, including those of tasks it starts."""
+    wait = MintWait()
+    token = _MINT_WAIT.set(wait)
+    try:
+        yield wait
+    finally:
+        _MINT_WAIT.reset(token)
 
 
 @dataclass(frozen=True)
@@ -143,6 +182,9 @@ class MintClient:
     async def _request(self, method: str, path: str, endpoint: str, body: Any = None) -> Any:
         started = time.perf_counter()
         outcome = "error"
+        wait = _MINT_WAIT.get()
+        if wait is not None:
+            wait.begin()
         try:
             response = await self._send(method, path, endpoint, body)
             data = self._decode(response, endpoint)
@@ -155,6 +197,8 @@ class MintClient:
             outcome = "unreachable"
             raise
         finally:
+            if wait is not None:
+                wait.end()
             if self._observer is not None:
                 self._observer(endpoint, outcome, time.perf_counter() - started)
 
@@ -302,4 +346,13 @@ class MintClient:
         return result
 
 
-__all__ = ["Keyset", "MeltQuote", "MintClient", "MintError", "MintQuote", "ProofStateEntry"]
+__all__ = [
+    "Keyset",
+    "MeltQuote",
+    "MintClient",
+    "MintError",
+    "MintQuote",
+    "MintWait",
+    "ProofStateEntry",
+    "measure_mint_wait",
+]

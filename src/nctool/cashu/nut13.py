@@ -15,6 +15,7 @@ contains the seed, because the seed controls all of the wallet's ecash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -164,10 +165,24 @@ def _legacy_derivation_path(keyset_id_bytes: bytes, counter: int, derivation_typ
 
 
 def _derive_bip32(seed: bytes, keyset_id_bytes: bytes, counter: int, derivation_type: int) -> bytes:
-    key, chain_code = _bip32_master_key(seed)
-    for index in _legacy_derivation_path(keyset_id_bytes, counter, derivation_type):
+    path = _legacy_derivation_path(keyset_id_bytes, counter, derivation_type)
+    key, chain_code = _keyset_node(seed, keyset_id_bytes)
+    for index in path[3:]:
         key, chain_code = _bip32_child_key(key, chain_code, index)
     return bytes(key.secret)
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyset_node(seed: bytes, keyset_id_bytes: bytes) -> tuple[PrivateKey, bytes]:
+    """Return the key and chain code at m/129372'/0'/{keyset_id_int}', shared by all counters of a keyset.
+
+    Cached because every output would otherwise repeat these three hardened steps, most of the
+    derivation's cost. The cache keeps derived keys of up to 1024 wallet keysets in memory.
+    """
+    key, chain_code = _bip32_master_key(seed)
+    for index in _legacy_derivation_path(keyset_id_bytes, 0, _SECRET)[:3]:
+        key, chain_code = _bip32_child_key(key, chain_code, index)
+    return key, chain_code
 
 
 def _bip32_master_key(seed: bytes) -> tuple[PrivateKey, bytes]:

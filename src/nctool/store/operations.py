@@ -60,10 +60,8 @@ async def insert_operation(
         "updated_at": now,
     }
     values.update(fields)
-    await conn.execute(operations.insert().values(**values))
-    operation = await get_operation(conn, operation_id)
-    assert operation is not None
-    return operation
+    row = (await conn.execute(operations.insert().values(**values).returning(operations))).one()
+    return Operation.from_row(row)
 
 
 async def get_operation(conn: AsyncConnection, operation_id: str) -> Operation | None:
@@ -126,6 +124,25 @@ async def transition(
         .values(**values)
     )
     return bool(result.rowcount == 1)
+
+
+async def transition_returning(
+    conn: AsyncConnection, operation_id: str, from_states: Sequence[str], to_state: str, **fields: Any
+) -> Operation | None:
+    """Like `transition`, but return the updated operation, or None if it was in none of `from_states`."""
+    values: dict[str, Any] = {"state": to_state, "updated_at": utcnow(), **fields}
+    if to_state in FINAL_STATES:
+        values.setdefault("completed_at", utcnow())
+        values.setdefault("next_check_at", None)
+    row = (
+        await conn.execute(
+            update(operations)
+            .where(operations.c.id == operation_id, operations.c.state.in_(list(from_states)))
+            .values(**values)
+            .returning(operations)
+        )
+    ).first()
+    return Operation.from_row(row) if row else None
 
 
 async def update_operation(conn: AsyncConnection, operation_id: str, **fields: Any) -> None:

@@ -10,13 +10,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, exists, func, literal, null, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nctool.cashu.crypto import proof_y
 from nctool.cashu.models import Proof
 from nctool.store.records import Operation, StoredProof, Wallet
-from nctool.store.tables import proofs, tokens, utcnow, wallets
+from nctool.store.tables import proofs, tokens, utcnow, wallet_balances, wallets
 
 # A proof handed out in a token that the mint has not yet reported spent. It is not part of the
 # wallet's balance: the `sent` token that contains it is already counted in the ledger identity.
@@ -127,6 +127,24 @@ async def unspent_proofs(conn: AsyncConnection, wallet_id: int, exclude_ys: Iter
     return [StoredProof.from_row(r) for r in rows]
 
 
+async def selection_candidates(
+    conn: AsyncConnection, wallet_id: int, target: int, exclude_ys: Iterable[str] = (), limit: int = 64
+) -> list[StoredProof]:
+    """Return the `limit` largest unspent proofs worth at most `target` and the smallest one worth more.
+
+    Both parts are range scans of ix_proofs_wallet_state_amount, so the cost does not grow with
+    the wallet's proof count the way loading every unspent proof does.
+    """
+    conditions = [proofs.c.wallet_id == wallet_id, proofs.c.state == "unspent"]
+    excluded = list(exclude_ys)
+    if excluded:
+        conditions.append(proofs.c.Y.not_in(excluded))
+    smaller = select(proofs).where(*conditions, proofs.c.amount <= target).order_by(proofs.c.amount.desc()).limit(limit)
+    larger = select(proofs).where(*conditions, proofs.c.amount > target).order_by(proofs.c.amount).limit(1)
+    query = union_all(select(smaller.subquery()), select(larger.subquery()))
+    return [StoredProof.from_row(r) for r in (await conn.execute(query)).all()]
+
+
 async def proofs_by_ys(conn: AsyncConnection, ys: Sequence[str]) -> list[StoredProof]:
     if not ys:
         return []
@@ -158,15 +176,21 @@ async def lock_wallet_for_selection(conn: AsyncConnection, wallet_id: int) -> No
 
 
 async def reserve(conn: AsyncConnection, proof_ids: Sequence[int], operation_id: str) -> bool:
-    """Reserve all given proofs for the operation, or none: False when any was taken meanwhile."""
-    result = await conn.execute(
-        update(proofs)
-        .where(proofs.c.id.in_(list(proof_ids)), proofs.c.state == "unspent")
-        .values(state="reserved", reserved_by=operation_id)
-    )
-    if result.rowcount != len(proof_ids):
+    """Reserve all given proofs for the operation, or none: False when any was taken meanwhile.
+
+    On False some proofs may already be reserved in `conn`; the caller must roll back.
+    """
+    rows = (
+        await conn.execute(
+            update(proofs)
+            .where(proofs.c.id.in_(list(proof_ids)), proofs.c.state == "unspent")
+            .values(state="reserved", reserved_by=operation_id)
+            .returning(proofs.c.token_id)
+        )
+    ).all()
+    if len(rows) != len(proof_ids):
         return False
-    await refresh_token_status(conn, proof_ids=proof_ids)
+    await _refresh_tokens(conn, {r[0] for r in rows})
     return True
 
 
@@ -175,64 +199,83 @@ async def release(conn: AsyncConnection, operation_id: str, ys: Sequence[str] | 
     condition = and_(proofs.c.reserved_by == operation_id, proofs.c.state == "reserved")
     if ys is not None:
         condition = and_(condition, proofs.c.Y.in_(list(ys)))
-    ids = [r[0] for r in (await conn.execute(select(proofs.c.id).where(condition))).all()]
-    if not ids:
-        return 0
-    await conn.execute(update(proofs).where(proofs.c.id.in_(ids)).values(state="unspent", reserved_by=None))
-    await refresh_token_status(conn, proof_ids=ids)
-    return len(ids)
+    rows = (
+        await conn.execute(
+            update(proofs).where(condition).values(state="unspent", reserved_by=None).returning(proofs.c.token_id)
+        )
+    ).all()
+    await _refresh_tokens(conn, {r[0] for r in rows})
+    return len(rows)
 
 
 async def mark_spent(conn: AsyncConnection, ys: Sequence[str], spent_by: str) -> int:
     """Mark proofs spent by Y, whatever their state, recording who spent them; return how many changed."""
     if not ys:
         return 0
-    ids = [
-        r[0]
-        for r in (
-            await conn.execute(select(proofs.c.id).where(proofs.c.Y.in_(list(ys)), proofs.c.state != "spent"))
-        ).all()
-    ]
-    if not ids:
-        return 0
-    await conn.execute(
-        update(proofs)
-        .where(proofs.c.id.in_(ids))
-        .values(state="spent", reserved_by=None, spent_by=spent_by, spent_at=utcnow())
-    )
-    await refresh_token_status(conn, proof_ids=ids)
-    return len(ids)
+    rows = (
+        await conn.execute(
+            update(proofs)
+            .where(proofs.c.Y.in_(list(ys)), proofs.c.state != "spent")
+            .values(state="spent", reserved_by=None, spent_by=spent_by, spent_at=utcnow())
+            .returning(proofs.c.token_id)
+        )
+    ).all()
+    await _refresh_tokens(conn, {r[0] for r in rows})
+    return len(rows)
 
 
 async def refresh_token_status(conn: AsyncConnection, *, proof_ids: Sequence[int]) -> None:
     """Recompute the status of the tokens owning these proofs from their proofs' states."""
-    token_ids = [
-        r[0]
-        for r in (
-            await conn.execute(
-                select(proofs.c.token_id).where(proofs.c.id.in_(list(proof_ids))).distinct().order_by(proofs.c.token_id)
-            )
-        ).all()
-    ]
-    # Tokens are updated in id order, so two transactions refreshing the same tokens cannot deadlock.
-    for token_id in token_ids:
-        counts = (
-            await conn.execute(
-                select(
-                    func.sum(case((proofs.c.state == "unspent", 1), else_=0)),
-                    func.sum(case((proofs.c.state == "reserved", 1), else_=0)),
-                    func.sum(case((proofs.c.state == PENDING_SEND, 1), else_=0)),
-                ).where(proofs.c.token_id == token_id)
-            )
-        ).one()
-        unspent, reserved, sent = int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0)
-        status = token_status(reserved=reserved, unspent=unspent, pending_send=sent)
-        values: dict[str, Any] = {"status": status}
-        values["spent_at"] = utcnow() if status == "spent" else None
-        await conn.execute(update(tokens).where(tokens.c.id == token_id).values(**values))
+    token_ids = (
+        await conn.execute(select(proofs.c.token_id).where(proofs.c.id.in_(list(proof_ids))).distinct())
+    ).scalars()
+    await _refresh_tokens(conn, set(token_ids))
+
+
+async def _refresh_tokens(conn: AsyncConnection, token_ids: set[int]) -> None:
+    """Recompute the tokens' status in one statement, with the same rule as `token_status`."""
+    if not token_ids:
+        return
+    has_reserved = exists().where(proofs.c.token_id == tokens.c.id, proofs.c.state == "reserved")
+    has_unspent = exists().where(proofs.c.token_id == tokens.c.id, proofs.c.state == "unspent")
+    has_pending_send = exists().where(proofs.c.token_id == tokens.c.id, proofs.c.state == PENDING_SEND)
+    spent = and_(~has_reserved, ~has_pending_send, ~has_unspent)
+    await conn.execute(
+        update(tokens)
+        .where(tokens.c.id.in_(sorted(token_ids)))
+        .values(
+            status=case(
+                (has_reserved, "pending"), (has_pending_send, "pending"), (has_unspent, "unspent"), else_="spent"
+            ),
+            spent_at=case((spent, literal(utcnow(), tokens.c.spent_at.type)), else_=null()),
+        )
+    )
 
 
 async def balance(conn: AsyncConnection, wallet_id: int) -> Balance:
+    """Return the wallet's sums per proof state from wallet_balances, which triggers on proofs keep current."""
+    row = (
+        await conn.execute(
+            select(
+                wallet_balances.c.unspent,
+                wallet_balances.c.reserved,
+                wallet_balances.c.spent,
+                wallet_balances.c.pending_send,
+            ).where(wallet_balances.c.wallet_id == wallet_id)
+        )
+    ).first()
+    if row is None:
+        return Balance(unspent=0, reserved=0, spent=0)
+    return Balance(
+        unspent=int(row.unspent),
+        reserved=int(row.reserved),
+        spent=int(row.spent),
+        pending_send=int(row.pending_send),
+    )
+
+
+async def balance_from_proofs(conn: AsyncConnection, wallet_id: int) -> Balance:
+    """Sum the wallet's proofs per state directly; the reference that wallet_balances must equal."""
     rows = (
         await conn.execute(
             select(proofs.c.state, func.coalesce(func.sum(proofs.c.amount), 0))

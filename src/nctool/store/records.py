@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Self
@@ -11,11 +12,16 @@ from sqlalchemy import Row
 from nctool.cashu.models import DLEQ, Proof
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 class _FromRow:
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
         mapping = row._mapping
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # subclasses are dataclasses
+        names = _field_names(cls)  # type: ignore[arg-type]  # classes are hashable
         return cls(**{k: v for k, v in mapping.items() if k in names})
 
 

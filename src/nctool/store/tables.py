@@ -284,6 +284,18 @@ audit_log_archive = Table(
     Column("archived_at", UTCDateTime, nullable=False),
 )
 
+# Sums of each wallet's proofs per state, kept equal to them by triggers on proofs (migration 0006),
+# so that reading a balance does not scan the wallet's proofs.
+wallet_balances = Table(
+    "wallet_balances",
+    metadata,
+    Column("wallet_id", Integer, ForeignKey("wallets.id"), primary_key=True, autoincrement=False),
+    Column("unspent", BigInteger, nullable=False, server_default="0"),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
+    Column("spent", BigInteger, nullable=False, server_default="0"),
+    Column("pending_send", BigInteger, nullable=False, server_default="0"),
+)
+
 # NUT-13: next unused derivation counter per wallet and keyset.
 keyset_counters = Table(
     "keyset_counters",

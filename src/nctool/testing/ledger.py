@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from nctool.cashu.models import ProofState
+from nctool.store import proofs as proof_store
 from nctool.store import wallets as wallet_store
 from nctool.store.ledger import LedgerTotals, ledger_totals
 from nctool.store.tables import proofs
@@ -27,6 +28,11 @@ async def ledger_problems(svc: Services) -> list[str]:
         wallets = await wallet_store.list_wallets(conn)
         rows = (await conn.execute(select(proofs.c.wallet_id, proofs.c.Y, proofs.c.state))).all()
         totals: dict[int, LedgerTotals] = {w.id: await ledger_totals(conn, w.id) for w in wallets}
+        for wallet in wallets:
+            maintained = await proof_store.balance(conn, wallet.id)
+            summed = await proof_store.balance_from_proofs(conn, wallet.id)
+            if maintained != summed:
+                problems.append(f"{wallet.npub}: wallet_balances has {maintained} but the proofs sum to {summed}")
     for wallet in wallets:
         t = totals[wallet.id]
         if not t.balanced:

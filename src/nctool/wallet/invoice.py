@@ -5,12 +5,14 @@ Source: BOLT 11, https://github.com/lightning/bolts/blob/master/11-payment-encod
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 import bolt11
+from bitstring import BitArray
 from bolt11.exceptions import Bolt11Exception
 
 InvoiceErrorReason = Literal[
@@ -35,6 +37,25 @@ DEFAULT_EXPIRY_SECONDS = 3600
 _URI_SCHEME = "lightning:"
 _MSAT_PER_SAT = 1000
 _AMOUNT_IN_HRP = re.compile(r"ln(?:bcrt|bc|tbs|tb)(?P<digits>\d+)(?P<multiplier>[munp]?)")
+
+
+def _u5_to_bitarray(words: list[int]) -> BitArray:
+    """Concatenate bech32's 5-bit words into one bit array, as bolt11's own helper does.
+
+    bolt11 2.2 appends one bitstring `pack` per word, which took about 90% of an invoice's decoding
+    (2 ms of a melt). Building the integer first gives the same bits in one step.
+    """
+    if not words:
+        return BitArray()
+    value = 0
+    for word in words:
+        value = value << 5 | word
+    return BitArray(uint=value, length=5 * len(words))
+
+
+# The module bolt11.decode (shadowed on the package by its function `decode`) looks the helper up
+# in its namespace at each call.
+importlib.import_module("bolt11.decode").u5_to_bitarray = _u5_to_bitarray  # type: ignore[attr-defined]  # untyped module
 
 
 class InvoiceError(ValueError):

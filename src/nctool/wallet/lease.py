@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from nctool.observability.logging import get_logger
 from nctool.store import operations as op_store
@@ -30,14 +31,23 @@ async def _renew(svc: Services, operation_id: str) -> None:
             log.warning("Lease renewal failed", transactionId=operation_id, error=repr(exc))
 
 
+@dataclass
+class Lease:
+    """A kept lease. Set `cleared` once a committed transition has removed it, to skip the release."""
+
+    cleared: bool = False
+
+
 @contextlib.asynccontextmanager
-async def kept_lease(svc: Services, operation_id: str) -> AsyncIterator[None]:
+async def kept_lease(svc: Services, operation_id: str) -> AsyncIterator[Lease]:
     """Renew this process's lease on the operation until the block ends, then release it."""
+    lease = Lease()
     renewer = asyncio.create_task(_renew(svc, operation_id))
     try:
-        yield
+        yield lease
     finally:
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
-        await svc.db.run("lease_release", lambda conn: op_store.release_lease(conn, operation_id, svc.instance_id))
+        if not lease.cleared:
+            await svc.db.run("lease_release", lambda conn: op_store.release_lease(conn, operation_id, svc.instance_id))

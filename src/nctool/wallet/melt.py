@@ -6,6 +6,9 @@ States of a melt operation, each committed before the step that follows it:
         │            │                          │   └────> melt_pending ──> completed
         └────────────┴──────────────> failed <──┴────────────────┘
 
+A melt whose inputs the mint reported unspent while it prepared the quote, and which needs no swap,
+commits its reservation and its blank outputs in one transaction and enters at melt_sent.
+
 Rules on the money path:
 - The operation row and the blinded outputs are committed before any mint request that can
   spend or sign, so a crash at any point leaves a journal that recovery can finish.
@@ -15,17 +18,21 @@ Rules on the money path:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from nctool.cashu.amounts import blank_output_count, split_amount
-from nctool.cashu.client import MeltQuote
+from nctool.cashu.amounts import blank_output_count, input_fee, split_amount
+from nctool.cashu.client import MeltQuote, ProofStateEntry, measure_mint_wait
 from nctool.cashu.crypto import proof_y
 from nctool.cashu.errors import MintError
 from nctool.cashu.models import BlindSignature, Proof, ProofState
@@ -59,9 +66,17 @@ from nctool.wallet.lease import kept_lease
 from nctool.wallet.limits import enforce_daily_withdrawal_limit
 from nctool.wallet.outputs import blinded_messages, match_restored, plan_wallet_outputs, unblind
 from nctool.wallet.preflight import Discrepancy, classify, log_state_check
-from nctool.wallet.selection import Selection, required_amount, select_proofs
+from nctool.wallet.selection import (
+    MAX_EXACT_INPUTS,
+    Selection,
+    as_melt_selection,
+    keep_denominations,
+    required_amount,
+    select_for_melt,
+    select_proofs,
+)
 from nctool.wallet.services import Services
-from nctool.wallet.wallets import require_wallet
+from nctool.wallet.wallets import require_wallet_in
 
 log = get_logger()
 
@@ -102,9 +117,8 @@ class MeltResult:
         return body
 
 
-async def _halted_reason(svc: Services) -> str | None:
-    async with svc.db.read() as conn:
-        reason = await flag_store.melts_halted_reason(conn)
+async def _halted_reason(conn: AsyncConnection) -> str | None:
+    reason = await flag_store.melts_halted_reason(conn)
     metrics.MELTS_HALTED.set(1 if reason else 0)
     return reason
 
@@ -136,18 +150,20 @@ def _validate_invoice(svc: Services, text: Any) -> Invoice:
 async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str | None = None) -> MeltResult:
     """Pay a bolt11 invoice from the wallet of `npub`."""
     started = time.perf_counter()
-    wallet = await require_wallet(svc, npub)
-    invoice = _validate_invoice(svc, invoice_text)
-    await _check_allowed(svc, idempotency_key)
-
-    request_hash = _request_hash(invoice)
-    replay = await _find_replay(svc, wallet, invoice, idempotency_key, request_hash)
+    # One connection for the checks that precede the payment; each read costs a pool checkout.
+    async with svc.db.read() as conn:
+        wallet = await require_wallet_in(conn, svc, npub)
+        invoice = _validate_invoice(svc, invoice_text)
+        await _check_allowed(conn, idempotency_key)
+        request_hash = _request_hash(invoice)
+        replay = await _find_replay_in(conn, wallet, invoice, idempotency_key, request_hash)
     if replay is not None:
         return replay
 
     metrics.MELT_ATTEMPTS.labels(amount_range=metrics.amount_range(invoice.amount_sat)).inc()
     try:
-        result = await _run(svc, wallet, invoice, idempotency_key, request_hash)
+        with measure_mint_wait() as mint_wait:
+            result = await _run(svc, wallet, invoice, idempotency_key, request_hash)
     except NctoolError as exc:
         # CRITICAL errors are counted where they happen, in melt_critical_errors_total.
         metrics.MELT_FAILURES.labels(error_code=exc.code, severity=exc.severity.value).inc()
@@ -165,15 +181,16 @@ async def melt(svc: Services, npub: str, invoice_text: Any, idempotency_key: str
     finally:
         metrics.MELT_DURATION.observe(time.perf_counter() - started)
 
-    _log_outcome(wallet, result, round((time.perf_counter() - started) * 1000))
+    elapsed = time.perf_counter() - started
+    _log_outcome(wallet, result, elapsed, mint_wait.seconds)
     return result
 
 
-async def _check_allowed(svc: Services, idempotency_key: str | None) -> None:
+async def _check_allowed(conn: AsyncConnection, idempotency_key: str | None) -> None:
     """Reject a malformed Idempotency-Key, and any melt while the breaker is tripped."""
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise InputError("Idempotency-Key must be 1 to 200 characters", details=["Idempotency-Key: 1-200 chars"])
-    halted = await _halted_reason(svc)
+    halted = await _halted_reason(conn)
     if halted is not None:
         raise ServiceUnavailableError(
             f"melts are halted by the ledger breaker ({halted}); an operator resumes them with "
@@ -182,7 +199,10 @@ async def _check_allowed(svc: Services, idempotency_key: str | None) -> None:
         )
 
 
-def _log_outcome(wallet: Wallet, result: MeltResult, duration_ms: int) -> None:
+def _log_outcome(wallet: Wallet, result: MeltResult, elapsed: float, mint_wait: float) -> None:
+    """Log the outcome with the time spent waiting on the mint and the rest, nctool's own time, in ms."""
+    duration_ms = round(elapsed * 1000)
+    timing = {"mintWaitMs": round(mint_wait * 1000, 3), "overheadMs": round((elapsed - mint_wait) * 1000, 3)}
     if result.state == "paid":
         metrics.MELT_SUCCESS.labels(change="with_change" if result.operation.change_amount else "no_change").inc()
         log.info(
@@ -194,6 +214,7 @@ def _log_outcome(wallet: Wallet, result: MeltResult, duration_ms: int) -> None:
             paidAmount=result.operation.amount,
             feesPaid=result.operation.fees_paid,
             changeAmount=result.operation.change_amount,
+            **timing,
         )
     else:
         metrics.MELT_PENDING.inc()
@@ -203,6 +224,7 @@ def _log_outcome(wallet: Wallet, result: MeltResult, duration_ms: int) -> None:
             transactionId=result.operation.id,
             quoteId=result.operation.quote_id,
             operationDuration=duration_ms,
+            **timing,
         )
 
 
@@ -210,8 +232,15 @@ async def _find_replay(
     svc: Services, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str
 ) -> MeltResult | None:
     async with svc.db.read() as conn:
-        previous = await op_store.find_by_idempotency_key(conn, wallet.id, key) if key else None
-        live = await op_store.find_live_melt(conn, wallet.id, invoice.payment_hash)
+        return await _find_replay_in(conn, wallet, invoice, key, request_hash)
+
+
+async def _find_replay_in(
+    conn: AsyncConnection, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str
+) -> MeltResult | None:
+    """Return the first result for a repeated Idempotency-Key; reject an invoice already paid or in flight."""
+    previous = await op_store.find_by_idempotency_key(conn, wallet.id, key) if key else None
+    live = await op_store.find_live_melt(conn, wallet.id, invoice.payment_hash)
     if previous is not None:
         if previous.kind != "melt" or previous.request_hash != request_hash:
             raise IdempotencyConflictError(
@@ -244,15 +273,90 @@ def _replay_result(previous: Operation) -> MeltResult:
 
 
 async def _run(svc: Services, wallet: Wallet, invoice: Invoice, key: str | None, request_hash: str) -> MeltResult:
-    quote = await _quote(svc, wallet, invoice)
+    quote, precheck = await _quote_and_precheck(svc, wallet, invoice)
     operation_id = op_store.new_operation_id("melt")
-    async with kept_lease(svc, operation_id):
-        operation, selection = await _select_and_check(svc, wallet, invoice, quote, operation_id, key, request_hash)
+    async with kept_lease(svc, operation_id) as lease:
+        operation, selection = await _select_and_check(
+            svc, wallet, invoice, quote, operation_id, key, request_hash, precheck
+        )
         crash_point("melt.after_reserve")
         send_proofs = [p.to_proof() for p in selection.proofs]
-        if not selection.exact:
+        if selection.needs_swap:
             operation, send_proofs = await _swap(svc, wallet, operation, selection)
-        return await _pay(svc, operation, send_proofs)
+        result = await _pay(svc, operation, send_proofs)
+        # Completing the melt cleared its lease in the same transaction.
+        lease.cleared = result.state == "paid"
+        return result
+
+
+@dataclass(frozen=True)
+class _Precheck:
+    """Proofs checked with the mint while it prepared the quote, and the states it reported."""
+
+    proofs: list[StoredProof]
+    states: dict[str, ProofStateEntry]
+    # Time the check took, counted in the melt's preflight stage.
+    seconds: float = 0.0
+
+    def usable(self) -> list[StoredProof] | None:
+        """Return the checked proofs if the mint reported all of them unspent."""
+        unspent = [self.states.get(p.Y) for p in self.proofs]
+        if not self.proofs or any(s is None or s.state is not ProofState.UNSPENT for s in unspent):
+            return None
+        return self.proofs
+
+
+# Fee reserve per sat of the last quote. The pre-check selects proofs for the invoice amount plus
+# this estimate before the quote arrives; a wrong estimate costs a second checkstate, never money.
+_last_reserve_ratio = 0.0
+
+
+async def _quote_and_precheck(svc: Services, wallet: Wallet, invoice: Invoice) -> tuple[MeltQuote, _Precheck]:
+    """Request the melt quote and, while the mint prepares it, check the proofs the payment will likely use."""
+    global _last_reserve_ratio
+    quote_task = asyncio.ensure_future(_quote(svc, wallet, invoice))
+    try:
+        estimate = invoice.amount_sat + math.ceil(invoice.amount_sat * _last_reserve_ratio)
+        precheck = await _precheck(svc, wallet, estimate)
+        quote = await quote_task
+    except BaseException:
+        quote_task.cancel()
+        await asyncio.gather(quote_task, return_exceptions=True)
+        raise
+    _last_reserve_ratio = quote.fee_reserve / quote.amount if quote.amount else 0.0
+    return quote, precheck
+
+
+async def _fee_rates(svc: Services, wallet: Wallet) -> tuple[dict[str, int], int]:
+    """Return input_fee_ppk per keyset id, and that of the keyset a swap signs new proofs under."""
+    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
+    return fee_ppk, (await svc.keysets.active(wallet.unit)).input_fee_ppk
+
+
+async def _precheck(svc: Services, wallet: Wallet, target: int) -> _Precheck:
+    """Select proofs for `target` without reserving them and ask the mint for their states.
+
+    A failed mint request here is not an error: the quote reports an unreachable mint, and the
+    pre-flight after the reservation requests the states again.
+    """
+    started = time.perf_counter()
+    try:
+        fee_ppk, send_ppk = await _fee_rates(svc, wallet)
+        async with svc.db.read() as conn:
+            candidates = await proof_store.selection_candidates(conn, wallet.id, target + _max_input_fee(fee_ppk))
+        selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
+        if selection is None or selection.needs_swap:
+            return _Precheck([], {})
+        states = await svc.mint.check_state([p.Y for p in selection.proofs])
+    except MintError as exc:
+        log.info("Pre-check of melt inputs failed; the pre-flight retries it", npub=wallet.npub, error=exc.message)
+        return _Precheck([], {})
+    return _Precheck(selection.proofs, {s.Y: s for s in states}, time.perf_counter() - started)
+
+
+def _max_input_fee(fee_ppk: dict[str, int]) -> int:
+    """Return the input fee of MAX_EXACT_INPUTS inputs of the dearest keyset."""
+    return -(-MAX_EXACT_INPUTS * max(fee_ppk.values(), default=0) // 1000)
 
 
 async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:
@@ -277,6 +381,8 @@ def _quote_error(exc: MintError) -> NctoolError:
             code="INVOICE_ALREADY_PAID",
             fundsStatus="untouched",
         )
+    # NOTE: Nutshell 0.19.2 also responds 400 with code 0 when its own database lock times out under
+    # load, which this maps to a rejected invoice although a retry would succeed.
     if exc.status is not None and 400 <= exc.status < 500 and exc.code is not None:
         return InputError(
             f"the mint rejected this invoice: {exc.message}; no funds were touched",
@@ -303,16 +409,38 @@ async def _select_and_check(
     operation_id: str,
     key: str | None,
     request_hash: str,
+    precheck: _Precheck,
 ) -> tuple[Operation, Selection]:
-    """Reserve proofs for the payment and confirm them with the mint, leaving out pending ones."""
+    """Reserve proofs for the payment and confirm them with the mint, leaving out pending ones.
+
+    The proofs pre-checked while the quote was prepared are reserved when they still cover the
+    payment, and the mint is asked only about reserved proofs it has not reported on yet.
+    """
     excluded: list[str] = []
-    for _ in range(MAX_SELECTION_ROUNDS):
+    preferred = precheck.usable()
+    precheck_seconds = precheck.seconds
+    for selection_round in range(MAX_SELECTION_ROUNDS):
         stage = time.perf_counter()
-        operation, selection = await _reserve(svc, wallet, invoice, quote, operation_id, key, request_hash, excluded)
+        operation, selection = await _reserve(
+            svc,
+            wallet,
+            invoice,
+            quote,
+            operation_id,
+            key,
+            request_hash,
+            excluded,
+            preferred,
+            selection_round > 0,
+            _unspent_ys(precheck.states),
+        )
+        preferred = None
         metrics.MELT_STAGE_DURATION.labels(stage="selection").observe(time.perf_counter() - stage)
         stage = time.perf_counter()
-        pending_ys = await _preflight(svc, wallet, operation, selection.proofs)
-        metrics.MELT_STAGE_DURATION.labels(stage="preflight").observe(time.perf_counter() - stage)
+        pending_ys = await _preflight(svc, wallet, operation, selection.proofs, precheck.states)
+        preflight_seconds = time.perf_counter() - stage + precheck_seconds
+        metrics.MELT_STAGE_DURATION.labels(stage="preflight").observe(preflight_seconds)
+        precheck_seconds = 0.0
         if not pending_ys:
             return operation, selection
         excluded.extend(pending_ys)
@@ -333,18 +461,40 @@ async def _reserve(
     key: str | None,
     request_hash: str,
     excluded: Sequence[str],
+    preferred: list[StoredProof] | None = None,
+    operation_committed: bool = False,
+    unspent_ys: frozenset[str] = frozenset(),
 ) -> tuple[Operation, Selection]:
+    """Reserve proofs for the quote; `operation_committed` is True once an earlier round committed the operation.
+
+    `unspent_ys` are proofs the mint reported unspent during this melt. When every selected proof is
+    one of them and no swap is needed, the reservation also journals the melt with its blank outputs.
+    """
     target = quote.amount + quote.fee_reserve
-    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
-    send_ppk = (await svc.keysets.active(wallet.unit)).input_fee_ppk
+    fee_ppk, send_ppk = await _fee_rates(svc, wallet)
+    direct = _DirectPayment((await svc.keysets.active(svc.settings.unit)).id, unspent_ys)
 
-    def choose(candidates: list[StoredProof]) -> Selection | None:
-        return select_proofs(candidates, target, fee_ppk, send_ppk)
+    async def choose(conn: AsyncConnection, *, first: bool) -> Selection:
+        if first and preferred is not None:
+            kept = as_melt_selection(preferred, target, fee_ppk)
+            if kept is not None:
+                return kept
+        return await select_melt_inputs(conn, wallet.id, target, fee_ppk, send_ppk, excluded)
 
-    for _ in range(MAX_RESERVE_ATTEMPTS):
+    for attempt in range(MAX_RESERVE_ATTEMPTS):
+        first = attempt == 0
         try:
             reserved = await _commit_reservation(
-                svc, wallet, invoice, quote, operation_id, key, request_hash, excluded, choose
+                svc,
+                wallet,
+                invoice,
+                quote,
+                operation_id,
+                key,
+                request_hash,
+                partial(choose, first=first),
+                operation_committed,
+                direct,
             )
         except _NotEnough as short:
             await _fail_if_exists(svc, operation_id, "INSUFFICIENT_BALANCE", "balance does not cover the payment")
@@ -366,6 +516,31 @@ async def _reserve(
     )
 
 
+async def select_melt_inputs(
+    conn: AsyncConnection,
+    wallet_id: int,
+    target: int,
+    fee_ppk: dict[str, int],
+    send_ppk: int,
+    excluded: Sequence[str] = (),
+) -> Selection:
+    """Select the wallet's unspent proofs for `target` (amount plus fee reserve) without reserving them.
+
+    Reads a few candidates through the amount index. When those cannot cover the target, because it
+    needs more than MAX_EXACT_INPUTS proofs or the wallet is short, it loads every unspent proof.
+    Raises _NotEnough when even those do not cover it.
+    """
+    candidates = await proof_store.selection_candidates(conn, wallet_id, target + _max_input_fee(fee_ppk), excluded)
+    selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
+    if selection is not None:
+        return selection
+    everything = await proof_store.unspent_proofs(conn, wallet_id, excluded)
+    selection = select_proofs(everything, target, fee_ppk, send_ppk)
+    if selection is None:
+        raise _NotEnough(everything)
+    return selection
+
+
 async def _commit_reservation(
     svc: Services,
     wallet: Wallet,
@@ -374,8 +549,9 @@ async def _commit_reservation(
     operation_id: str,
     key: str | None,
     request_hash: str,
-    excluded: Sequence[str],
-    choose: Callable[[list[StoredProof]], Selection | None],
+    choose: Callable[[AsyncConnection], Awaitable[Selection]],
+    operation_committed: bool,
+    direct: _DirectPayment,
 ) -> tuple[Operation, Selection] | None:
     """Select, journal the melt and reserve its proofs in one transaction; None if a proof was taken meanwhile.
 
@@ -386,7 +562,7 @@ async def _commit_reservation(
     try:
         async with svc.db.transaction("melt_reserve") as conn:
             await proof_store.lock_wallet_for_selection(conn, wallet.id)
-            operation = await op_store.get_operation(conn, operation_id)
+            operation = await op_store.get_operation(conn, operation_id) if operation_committed else None
             if operation is not None:
                 await proof_store.release(conn, operation_id)
             else:
@@ -397,10 +573,7 @@ async def _commit_reservation(
                     svc.settings.daily_withdrawal_limit_sat,
                     lock=svc.db.dialect == "postgresql",
                 )
-            candidates = await proof_store.unspent_proofs(conn, wallet.id, excluded)
-            selection = choose(candidates)
-            if selection is None:
-                raise _NotEnough(candidates)
+            selection = await choose(conn)
             ys = [p.Y for p in selection.proofs]
             if operation is None:
                 operation = await op_store.insert_operation(
@@ -420,20 +593,27 @@ async def _commit_reservation(
                     lease_owner=svc.instance_id,
                     lease_until=utcnow() + timedelta(seconds=svc.settings.lease_seconds),
                 )
+                journaled: Operation | None = operation
             else:
                 await op_store.update_operation(conn, operation_id, input_ys=ys)
+                journaled = None
             if not await proof_store.reserve(conn, [p.id for p in selection.proofs], operation_id):
                 raise _ReservationLost
+            pays_directly = direct.applies(selection)
             await audit.record_step(
                 conn,
                 "melt_reserved",
                 operation,
-                to_state="prepared",
+                to_state="melt_sent" if pays_directly else "prepared",
                 Ys=ys,
                 amount=selection.total,
             )
-            journaled = await op_store.get_operation(conn, operation_id)
+            if journaled is None:
+                journaled = await op_store.get_operation(conn, operation_id)
             assert journaled is not None
+            if pays_directly:
+                provided_reserve = selection.total - journaled.amount - selection.input_fee
+                journaled = await _journal_blanks(conn, journaled, provided_reserve, direct.keyset_id)
             return journaled, selection
     except _ReservationLost:
         return None
@@ -445,6 +625,45 @@ async def _commit_reservation(
         if isinstance(exc.__cause__, IntegrityError):
             raise await _duplicate_conflict(svc, wallet, invoice, key, request_hash) from exc
         raise
+
+
+@dataclass(frozen=True)
+class _DirectPayment:
+    """Inputs for journaling a melt in its reservation: the keyset of the blank outputs and the checked proofs."""
+
+    keyset_id: str
+    unspent_ys: frozenset[str]
+
+    def applies(self, selection: Selection) -> bool:
+        """Return whether the selection goes to the melt as it is and the mint reported all of it unspent."""
+        return not selection.needs_swap and all(p.Y in self.unspent_ys for p in selection.proofs)
+
+
+def _unspent_ys(states: dict[str, ProofStateEntry]) -> frozenset[str]:
+    return frozenset(y for y, entry in states.items() if entry.state is ProofState.UNSPENT)
+
+
+async def _journal_blanks(
+    conn: AsyncConnection, operation: Operation, provided_reserve: int, keyset_id: str
+) -> Operation:
+    """Plan the NUT-08 blank outputs and move the operation to melt_sent with them, in `conn`.
+
+    `provided_reserve` is what the inputs carry beyond the amount and their input fee. The mint
+    returns it as change less the Lightning fee, so the blank outputs are sized for all of it.
+    """
+    blanks = await plan_wallet_outputs(
+        conn, operation.wallet_id, keyset_id, [([1] * blank_output_count(provided_reserve), "change")]
+    )
+    journaled = await op_store.transition_returning(
+        conn, operation.id, ["prepared", "swap_done"], "melt_sent", outputs=[*operation.outputs, *blanks]
+    )
+    if journaled is None:
+        raise ConflictError(
+            "another process took over this payment; read its outcome from the history",
+            code="OPERATION_IN_PROGRESS",
+            transactionId=operation.id,
+        )
+    return journaled
 
 
 class _NotEnough(Exception):
@@ -477,11 +696,23 @@ async def _duplicate_conflict(
     )
 
 
-async def _preflight(svc: Services, wallet: Wallet, operation: Operation, selected: Sequence[StoredProof]) -> list[str]:
-    """Check the reserved proofs with the mint; block on spent ones, return the Ys the mint holds pending."""
-    ys = [p.Y for p in selected]
+async def _preflight(
+    svc: Services,
+    wallet: Wallet,
+    operation: Operation,
+    selected: Sequence[StoredProof],
+    known: dict[str, ProofStateEntry],
+) -> list[str]:
+    """Check the reserved proofs with the mint; block on spent ones, return the Ys the mint holds pending.
+
+    `known` contains states the mint reported for some of these proofs earlier in this melt; only the
+    other proofs are checked again.
+    """
+    unknown = [p.Y for p in selected if p.Y not in known]
     try:
-        states = await svc.mint.check_state(ys)
+        states = [known[p.Y] for p in selected if p.Y in known]
+        if unknown:
+            states += await svc.mint.check_state(unknown)
     except MintError as exc:
         await _fail(svc, operation, exc.error_code, f"pre-flight checkstate failed: {exc.message}")
         raise MintFailureError(
@@ -560,7 +791,10 @@ async def _swap(
     """Swap the overshooting selection into exact send proofs (reserved) and keep proofs (unspent)."""
     started = time.perf_counter()
     keyset = await svc.keysets.active(wallet.unit)
-    groups = [(split_amount(selection.send_total), "send"), (split_amount(selection.keep_total), "keep")]
+    groups = [
+        (split_amount(selection.send_total), "send"),
+        (keep_denominations(selection.keep_total, selection.send_total), "keep"),
+    ]
     async with svc.db.transaction("melt_swap_journal") as conn:
         outputs = await plan_wallet_outputs(conn, operation.wallet_id, keyset.id, groups)
         await op_store.transition(conn, operation.id, ["prepared"], "swap_sent", outputs=outputs)
@@ -636,22 +870,9 @@ async def settle_swap(
 
 
 async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) -> MeltResult:
-    keyset = await svc.keysets.active(svc.settings.unit)
-    async with svc.db.transaction("melt_journal") as conn:
-        blanks = await plan_wallet_outputs(
-            conn, operation.wallet_id, keyset.id, [([1] * blank_output_count(operation.fee_reserve), "change")]
-        )
-        moved = await op_store.transition(
-            conn, operation.id, ["prepared", "swap_done"], "melt_sent", outputs=[*operation.outputs, *blanks]
-        )
-        journaled = await op_store.get_operation(conn, operation.id)
-    if not moved or journaled is None:
-        raise ConflictError(
-            "another process took over this payment; read its outcome from the history",
-            code="OPERATION_IN_PROGRESS",
-            transactionId=operation.id,
-        )
-    operation = journaled
+    if operation.state != "melt_sent":
+        operation = await _journal_payment(svc, operation, send_proofs)
+    blanks = _blank_outputs(operation)
     started = time.perf_counter()
     crash_point("melt.before_melt")
     try:
@@ -663,6 +884,16 @@ async def _pay(svc: Services, operation: Operation, send_proofs: list[Proof]) ->
     metrics.MELT_STAGE_DURATION.labels(stage="mint").observe(time.perf_counter() - started)
     crash_point("melt.after_melt_answer")
     return await settle_answer(svc, operation, answer)
+
+
+async def _journal_payment(svc: Services, operation: Operation, send_proofs: list[Proof]) -> Operation:
+    """Commit the melt's blank outputs and the melt_sent state before the melt request."""
+    keyset = await svc.keysets.active(svc.settings.unit)
+    fee_ppk = {k.id: k.input_fee_ppk for k in await svc.keysets.all()}
+    fee = input_fee((p.id for p in send_proofs), fee_ppk)
+    provided_reserve = sum(p.amount for p in send_proofs) - operation.amount - fee
+    async with svc.db.transaction("melt_journal") as conn:
+        return await _journal_blanks(conn, operation, provided_reserve, keyset.id)
 
 
 async def settle_answer(svc: Services, operation: Operation, answer: MeltQuote) -> MeltResult:
@@ -725,7 +956,7 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
                 metadata={"source": "melt_change", "operation_id": current.id},
             )
             fees = current.fees_paid + spent_total - current.amount - change_amount
-            await op_store.transition(
+            done = await op_store.transition_returning(
                 conn,
                 current.id,
                 ["melt_sent", "melt_pending"],
@@ -746,7 +977,8 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
                 fees=fees,
                 change=change_amount,
             )
-            done = await op_store.get_operation(conn, current.id)
+            if done is None:
+                done = await op_store.get_operation(conn, current.id)
     except StoreError as exc:
         _log_critical_after_paid(operation, exc)
         raise InternalError(

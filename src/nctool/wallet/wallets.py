@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from nctool.cashu.errors import MintError
 from nctool.cashu.nut13 import new_seed
 from nctool.cashu.p2pk import new_private_key
@@ -63,9 +65,14 @@ async def ensure_p2pk_key(svc: Services, wallet: Wallet) -> Wallet:
 
 
 async def require_wallet(svc: Services, npub: str) -> Wallet:
-    npub = validate_npub(npub)
     async with svc.db.read() as conn:
-        wallet = await wallet_store.get_wallet(conn, npub, svc.settings.mint_url, svc.settings.unit)
+        return await require_wallet_in(conn, svc, npub)
+
+
+async def require_wallet_in(conn: AsyncConnection, svc: Services, npub: str) -> Wallet:
+    """Return the wallet of `npub`, read through `conn`, or raise a 404 naming the endpoint that creates it."""
+    npub = validate_npub(npub)
+    wallet = await wallet_store.get_wallet(conn, npub, svc.settings.mint_url, svc.settings.unit)
     if wallet is None:
         raise WalletNotFoundError(
             f"no wallet for {npub} on {svc.settings.mint_url}; create it with POST /api/wallet/create",
