@@ -20,6 +20,7 @@ from rich.table import Table
 
 from nctool.cli import ops_observability, ops_recovery  # noqa: F401  # they register ops commands
 from nctool.cli.admin import admin_app
+from nctool.cli.dev import dev_app
 from nctool.cli.ops import ops_app
 from nctool.config import Settings, get_settings
 from nctool.devmint import DevMint, DevMintError, start_dev_mint
@@ -34,6 +35,7 @@ app.add_typer(wallet_app, name="wallet")
 app.add_typer(db_app, name="db")
 app.add_typer(ops_app, name="ops")
 app.add_typer(admin_app, name="admin")
+app.add_typer(dev_app, name="dev")
 console = Console()
 
 
