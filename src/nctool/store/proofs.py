@@ -167,12 +167,14 @@ async def wallet_proofs(conn: AsyncConnection, wallet_id: int, states: Sequence[
 async def lock_wallet_for_selection(conn: AsyncConnection, wallet_id: int) -> None:
     """Hold the wallet's row lock until the transaction ends, so that selections of one wallet queue.
 
-    On PostgreSQL this is `SELECT ... FOR UPDATE` on the wallet row: a concurrent melt of the same
-    wallet waits here and then selects from the proofs left after this one's reservation, instead
-    of picking the same proofs and losing the conditional update. Other wallets are not blocked.
-    SQLite already serializes writers from BEGIN IMMEDIATE and ignores FOR UPDATE.
+    On PostgreSQL this is `SELECT ... FOR NO KEY UPDATE` on the wallet row: a concurrent melt of the
+    same wallet waits here and then selects from the proofs left after this one's reservation,
+    instead of picking the same proofs and losing the conditional update. Other wallets are not
+    blocked. It must not be FOR UPDATE: that also blocks the key-share lock that every insert into
+    a table referencing wallets takes, so a settle holding the wallet's balance row would deadlock
+    with a selection waiting for that row. SQLite already serializes writers from BEGIN IMMEDIATE.
     """
-    await conn.execute(select(wallets.c.id).where(wallets.c.id == wallet_id).with_for_update())
+    await conn.execute(select(wallets.c.id).where(wallets.c.id == wallet_id).with_for_update(key_share=True))
 
 
 async def reserve(conn: AsyncConnection, proof_ids: Sequence[int], operation_id: str) -> bool:

@@ -43,7 +43,8 @@ async def enforce_daily_withdrawal_limit(
     if limit is None:
         return
     if lock:
-        await conn.execute(select(wallets.c.id).where(wallets.c.id == wallet.id).with_for_update())
+        # NO KEY UPDATE, like the selection lock, so inserts that reference the wallet are not blocked.
+        await conn.execute(select(wallets.c.id).where(wallets.c.id == wallet.id).with_for_update(key_share=True))
     used = await withdrawn_last_day(conn, wallet.id)
     if used + amount > limit:
         raise WithdrawalLimitError(

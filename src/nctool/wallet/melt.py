@@ -938,47 +938,53 @@ async def settle_paid(svc: Services, operation: Operation, answer: MeltQuote) ->
     change = await _collect_change(svc, operation, answer)
     change_amount = sum(p.amount for p in change)
     started = time.perf_counter()
+
+    async def record(conn: AsyncConnection) -> Operation:
+        current = await op_store.get_operation(conn, operation.id)
+        assert current is not None
+        if current.state == "completed":
+            return current
+        spent = await proof_store.proofs_by_ys(conn, current.input_ys)
+        spent_total = sum(p.amount for p in spent)
+        await proof_store.mark_spent(conn, current.input_ys, current.id)
+        await proof_store.insert_token(
+            conn,
+            current,
+            transaction_type="change",
+            transaction_id=f"{current.id}_melt_change",
+            new_proofs=change,
+            metadata={"source": "melt_change", "operation_id": current.id},
+        )
+        fees = current.fees_paid + spent_total - current.amount - change_amount
+        done = await op_store.transition_returning(
+            conn,
+            current.id,
+            ["melt_sent", "melt_pending"],
+            "completed",
+            fees_paid=fees,
+            change_amount=change_amount,
+            preimage=answer.payment_preimage,
+            lease_owner=None,
+            lease_until=None,
+        )
+        await audit.record_step(
+            conn,
+            "melt_completed",
+            current,
+            from_state=current.state,
+            to_state="completed",
+            amount=current.amount,
+            fees=fees,
+            change=change_amount,
+        )
+        if done is None:
+            done = await op_store.get_operation(conn, current.id)
+        assert done is not None
+        return done
+
     try:
-        async with svc.db.transaction("melt_settle") as conn:
-            current = await op_store.get_operation(conn, operation.id)
-            assert current is not None
-            if current.state == "completed":
-                return current
-            spent = await proof_store.proofs_by_ys(conn, current.input_ys)
-            spent_total = sum(p.amount for p in spent)
-            await proof_store.mark_spent(conn, current.input_ys, current.id)
-            await proof_store.insert_token(
-                conn,
-                current,
-                transaction_type="change",
-                transaction_id=f"{current.id}_melt_change",
-                new_proofs=change,
-                metadata={"source": "melt_change", "operation_id": current.id},
-            )
-            fees = current.fees_paid + spent_total - current.amount - change_amount
-            done = await op_store.transition_returning(
-                conn,
-                current.id,
-                ["melt_sent", "melt_pending"],
-                "completed",
-                fees_paid=fees,
-                change_amount=change_amount,
-                preimage=answer.payment_preimage,
-                lease_owner=None,
-                lease_until=None,
-            )
-            await audit.record_step(
-                conn,
-                "melt_completed",
-                current,
-                from_state=current.state,
-                to_state="completed",
-                amount=current.amount,
-                fees=fees,
-                change=change_amount,
-            )
-            if done is None:
-                done = await op_store.get_operation(conn, current.id)
+        # A deadlock or serialization failure rolls the whole record back, so it is tried again.
+        done = await svc.db.run("melt_settle", record)
     except StoreError as exc:
         _log_critical_after_paid(operation, exc)
         raise InternalError(
