@@ -86,8 +86,8 @@ its docstring). Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in one run of {m
 | mint | Nutshell 0.19.2, FakeWallet with no payment delay, input fee 100 ppk, on 127.0.0.1 |
 | 1-minute load average | {load} |
 
-The machine was shared: other processes used its {machine.cores} cores during the run (see the load
-average), so latencies carry their scheduling delays, and repeated runs differ by tens of percent.
+The load average shows how busy the {machine.cores} cores were with other processes during the run.
+On a busy machine latencies carry scheduling delays, and repeated runs differ by tens of percent.
 """
 
 
