@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nctool.errors import WithdrawalLimitError
 from nctool.store.records import Wallet
-from nctool.store.tables import operations, utcnow, wallets
+from nctool.store.tables import operations, utcnow
 
 # Operations that move sats out of a wallet. A failed one moved nothing.
 WITHDRAWAL_KINDS = ("melt", "send")
@@ -31,20 +31,14 @@ async def withdrawn_last_day(conn: AsyncConnection, wallet_id: int) -> int:
     return int(total)
 
 
-async def enforce_daily_withdrawal_limit(
-    conn: AsyncConnection, wallet: Wallet, amount: int, limit: int | None, *, lock: bool
-) -> None:
+async def enforce_daily_withdrawal_limit(conn: AsyncConnection, wallet: Wallet, amount: int, limit: int | None) -> None:
     """Raise WithdrawalLimitError when `amount` would take the wallet past `limit` in 24 hours.
 
-    Call it in the transaction that journals the withdrawal. With `lock` (PostgreSQL) the wallet
-    row is locked first, so that concurrent withdrawals of one wallet are counted one after the
-    other; SQLite serializes writers already.
+    Call it in the transaction that journals the withdrawal, after `lock_wallet_for_selection`:
+    that lock makes concurrent withdrawals of one wallet count one after the other.
     """
     if limit is None:
         return
-    if lock:
-        # NO KEY UPDATE, like the selection lock, so inserts that reference the wallet are not blocked.
-        await conn.execute(select(wallets.c.id).where(wallets.c.id == wallet.id).with_for_update(key_share=True))
     used = await withdrawn_last_day(conn, wallet.id)
     if used + amount > limit:
         raise WithdrawalLimitError(

@@ -67,10 +67,10 @@ from nctool.wallet.limits import enforce_daily_withdrawal_limit
 from nctool.wallet.outputs import blinded_messages, match_restored, plan_wallet_outputs, unblind
 from nctool.wallet.preflight import Discrepancy, classify, log_state_check
 from nctool.wallet.selection import (
-    MAX_EXACT_INPUTS,
     Selection,
     as_melt_selection,
     keep_denominations,
+    max_input_fee,
     required_amount,
     select_for_melt,
     select_proofs,
@@ -343,7 +343,7 @@ async def _precheck(svc: Services, wallet: Wallet, target: int) -> _Precheck:
     try:
         fee_ppk, send_ppk = await _fee_rates(svc, wallet)
         async with svc.db.read() as conn:
-            candidates = await proof_store.selection_candidates(conn, wallet.id, target + _max_input_fee(fee_ppk))
+            candidates = await proof_store.selection_candidates(conn, wallet.id, target + max_input_fee(fee_ppk))
         selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
         if selection is None or selection.needs_swap:
             return _Precheck([], {})
@@ -352,11 +352,6 @@ async def _precheck(svc: Services, wallet: Wallet, target: int) -> _Precheck:
         log.info("Pre-check of melt inputs failed; the pre-flight retries it", npub=wallet.npub, error=exc.message)
         return _Precheck([], {})
     return _Precheck(selection.proofs, {s.Y: s for s in states}, time.perf_counter() - started)
-
-
-def _max_input_fee(fee_ppk: dict[str, int]) -> int:
-    """Return the input fee of MAX_EXACT_INPUTS inputs of the dearest keyset."""
-    return -(-MAX_EXACT_INPUTS * max(fee_ppk.values(), default=0) // 1000)
 
 
 async def _quote(svc: Services, wallet: Wallet, invoice: Invoice) -> MeltQuote:
@@ -530,7 +525,7 @@ async def select_melt_inputs(
     needs more than MAX_EXACT_INPUTS proofs or the wallet is short, it loads every unspent proof.
     Raises _NotEnough when even those do not cover it.
     """
-    candidates = await proof_store.selection_candidates(conn, wallet_id, target + _max_input_fee(fee_ppk), excluded)
+    candidates = await proof_store.selection_candidates(conn, wallet_id, target + max_input_fee(fee_ppk), excluded)
     selection = select_for_melt(candidates, target, fee_ppk, send_ppk)
     if selection is not None:
         return selection
@@ -567,11 +562,7 @@ async def _commit_reservation(
                 await proof_store.release(conn, operation_id)
             else:
                 await enforce_daily_withdrawal_limit(
-                    conn,
-                    wallet,
-                    quote.amount,
-                    svc.settings.daily_withdrawal_limit_sat,
-                    lock=svc.db.dialect == "postgresql",
+                    conn, wallet, quote.amount, svc.settings.daily_withdrawal_limit_sat
                 )
             selection = await choose(conn)
             ys = [p.Y for p in selection.proofs]

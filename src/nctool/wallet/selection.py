@@ -73,6 +73,11 @@ def _greedy_exact(candidates: Sequence[StoredProof], amount: int) -> list[Stored
 MAX_EXACT_INPUTS = 64
 
 
+def max_input_fee(fee_ppk: Mapping[str, int]) -> int:
+    """Return the input fee of MAX_EXACT_INPUTS inputs of the keyset with the highest fee rate."""
+    return -(-MAX_EXACT_INPUTS * max(fee_ppk.values(), default=0) // 1000)
+
+
 def _exact(candidates: Sequence[StoredProof], target: int, fee_ppk: Mapping[str, int]) -> Selection | None:
     inputs = min(len(candidates), MAX_EXACT_INPUTS)
     max_fee = -(-inputs * max(fee_ppk.values(), default=0) // 1000)

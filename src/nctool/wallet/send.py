@@ -48,7 +48,7 @@ from nctool.wallet.lease import kept_lease
 from nctool.wallet.limits import enforce_daily_withdrawal_limit
 from nctool.wallet.minting import validate_amount
 from nctool.wallet.outputs import plan_wallet_outputs, unblind
-from nctool.wallet.selection import MAX_EXACT_INPUTS, required_amount, select_proofs
+from nctool.wallet.selection import max_input_fee, required_amount, select_proofs
 from nctool.wallet.services import Services
 from nctool.wallet.swapping import fail_operation, resume_swap, swap
 from nctool.wallet.wallets import require_wallet
@@ -243,16 +243,13 @@ async def _try_reserve(
         # Concurrent withdrawals of one wallet queue here (see melt's reservation) and are counted
         # against the daily limit one after the other.
         await proof_store.lock_wallet_for_selection(conn, wallet.id)
-        await enforce_daily_withdrawal_limit(
-            conn, wallet, amount, svc.settings.daily_withdrawal_limit_sat, lock=svc.db.dialect == "postgresql"
-        )
+        await enforce_daily_withdrawal_limit(conn, wallet, amount, svc.settings.daily_withdrawal_limit_sat)
         # The send proofs are handed out, not spent by this wallet, so they carry no fee of their own.
         # NOTE: even an exact selection is swapped, so every send pays one input fee. Handing out
         # stored proofs directly would split a token's proofs across two tokens in the ledger.
         # A few candidates through the amount index usually suffice; only when they cannot cover
         # the amount are all unspent proofs loaded.
-        max_fee = -(-MAX_EXACT_INPUTS * max(fee_ppk.values(), default=0) // 1000)
-        candidates = await proof_store.selection_candidates(conn, wallet.id, amount + max_fee)
+        candidates = await proof_store.selection_candidates(conn, wallet.id, amount + max_input_fee(fee_ppk))
         selection = select_proofs(candidates, amount, fee_ppk, 0)
         if selection is None:
             candidates = await proof_store.unspent_proofs(conn, wallet.id)

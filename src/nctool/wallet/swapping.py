@@ -149,9 +149,11 @@ async def restore_outputs(svc: Services, operation: Operation) -> list[BlindSign
 async def resume_swap(svc: Services, operation: Operation) -> tuple[str, list[BlindSignature] | None]:
     """Ask the mint what became of an interrupted swap.
 
-    Returns ("unspent", None) when the inputs are unspent (the swap did not happen), ("pending",
-    None) while the mint reports them pending, ("signed", signatures) when our outputs were signed, and
-    ("spent_elsewhere", None) when the inputs are spent but not into our outputs.
+    The result is one of these:
+    - ("unspent", None): the inputs are unspent, so the swap did not happen;
+    - ("pending", None): the mint reports the inputs pending;
+    - ("signed", signatures): the mint signed our outputs;
+    - ("spent_elsewhere", None): the inputs are spent, but not into our outputs.
     """
     states = await svc.mint.check_state(operation.input_ys)
     if all(s.state is ProofState.UNSPENT for s in states):
