@@ -2,9 +2,9 @@
 
 Runs under the mint's virtualenv (`.venv-mint/bin/python bench/nutshell_melt.py MINT_URL WORKDIR
 INVOICES_JSON FUND`), because Nutshell pins libraries that conflict with nctool's. It funds one
-wallet, pays each invoice of INVOICES_JSON the way `cashu pay` does (quote, select with a swap when
-no exact selection exists, melt with NUT-08 blank outputs) and prints one JSON object with the
-latency of each payment in seconds.
+wallet and pays each invoice of INVOICES_JSON the way `cashu pay` does: quote, select (swapping
+first when no exact selection exists), then melt with NUT-08 blank outputs. It prints one JSON
+object with the latency of each payment in seconds.
 """
 
 from __future__ import annotations

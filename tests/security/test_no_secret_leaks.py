@@ -56,8 +56,8 @@ async def scenario_responses(stack, npub: str, signer: PrivateKey) -> list[str]:
 async def send_receive_responses(stack, npub: str) -> list[str]:  # type: ignore[no-untyped-def]
     """Send a token and receive it back, send a locked token and reclaim it; return every response.
 
-    The tokens in the send responses carry proof secrets, because the caller asked for them; they
-    are encoded (cashuB is CBOR in base64), so no stored secret appears in them as plain text.
+    The tokens in the send responses carry proof secrets, because the caller requested them. The
+    tokens are encoded (cashuB is CBOR in base64), so no stored secret appears in them as plain text.
     """
     api = stack.api
     info = (await api.call("GET", f"/api/wallet/{npub}/info")).json()

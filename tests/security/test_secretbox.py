@@ -36,7 +36,7 @@ def test_each_seal_uses_a_fresh_nonce():
     assert ring.seal(SEED) != ring.seal(SEED)
 
 
-def test_older_key_still_opens_after_new_key_put_first():
+def test_older_key_opens_after_rotation():
     old = new_key_line()
     sealed = keyring(old).seal(SEED)
     assert keyring(new_key_line(), old).open(sealed) == SEED

@@ -1,4 +1,4 @@
-"""Interrupted sends and receives finish from the journal: lost swap answers and killed processes."""
+"""Interrupted sends and receives finish from the journal: lost swap responses and killed processes."""
 
 from __future__ import annotations
 

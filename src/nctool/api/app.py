@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         check_serving_settings(settings)
         if settings.auth_disabled:
             log.warning(
-                "Authentication is disabled; every endpoint answers without credentials",
+                "Authentication is disabled; every endpoint responds without credentials",
                 host=settings.host,
                 action="unset NCTOOL_AUTH_DISABLED outside local development",
             )

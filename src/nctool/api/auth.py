@@ -150,7 +150,7 @@ class ApiKeyLookup:
     """Look API keys up in the database on every request, so that a revocation applies at once.
 
     A snapshot of the active keys, loaded at the first lookup and refreshed at most every
-    SNAPSHOT_SECONDS, answers only while the database is unavailable, so that operators can
+    SNAPSHOT_SECONDS, is used only while the database is unavailable, so that operators can
     still reach diagnostics during a database outage.
     """
 

@@ -71,7 +71,7 @@ def run(
     mint_port: int = typer.Option(3338, help="port of the dev mint started when NCTOOL_MINT_URL is unset"),
     mint_data: Path = typer.Option(Path("data/dev-mint"), help="directory of the dev mint's own database"),
     background: bool = typer.Option(
-        False, "--background", help="return once /readyz answers and leave the service running (for scripts)"
+        False, "--background", help="exit once /readyz returns 200 and leave the service running (for scripts)"
     ),
 ) -> None:
     """Run the service; start the local dev mint too when NCTOOL_MINT_URL is unset.
@@ -105,9 +105,9 @@ def run(
 
 
 def _fork_and_wait_ready(settings: Settings, timeout: float = 300.0) -> None:
-    """Fork; the child goes on to run the service, the parent exits once the child is ready.
+    """Fork, so that the child runs the service and the parent exits once the child is ready.
 
-    The child stays in the caller's process group, so whoever started `make run` can still stop
+    The child stays in the caller's process group, so the script that ran `make run` can still stop
     the service by signalling that group. The parent exits 1 if the child dies before it is ready.
     """
     pid = os.fork()

@@ -29,7 +29,7 @@ async def settlement_rejected(db: Database, name: str, *, npub: str | None = Non
     condition = "NEW.state = 'completed' AND NEW.kind = 'melt'"
     if npub is not None:
         condition += f" AND NEW.npub = '{npub}'"
-    message = f"settlement refused by test trigger {name}"
+    message = f"settlement rejected by test trigger {name}"
     if db.dialect == "postgresql":
         create = [
             f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "

@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster on 127.0.0.1 for tests and benchmarks.
 
 The cluster lives in a temporary directory, listens on a free port on 127.0.0.1 only, and runs
-without fsync: it holds nothing worth keeping. As root, the server runs as the `postgres` user,
+without fsync: it contains nothing worth keeping. As root, the server runs as the `postgres` user,
 because PostgreSQL refuses to run as root.
 """
 
