@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from nctool.testing.client import ApiClient
+from nctool.testing.ledger import ledger_problems
 from nctool.testing.lightning import make_invoice, make_npub
 from nctool.testing.service import RunningService, start_service
 
@@ -81,6 +82,7 @@ async def test_withdrawal_over_daily_limit_is_403(stack, tmp_path):
         before = await api.balance(npub)
         second = await api.melt(npub, make_invoice(200))
         after = await api.balance(npub)
+        books = await ledger_problems(service.services)
     finally:
         await api.aclose()
         await service.stop()
@@ -89,6 +91,7 @@ async def test_withdrawal_over_daily_limit_is_403(stack, tmp_path):
     assert second.json()["code"] == "DAILY_WITHDRAWAL_LIMIT"
     assert second.json()["used"] == 200
     assert after == before
+    assert books == []
 
 
 async def test_amount_above_maximum_is_400(stack, npub):

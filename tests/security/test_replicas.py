@@ -13,6 +13,7 @@ from coincurve import PrivateKey
 from nctool.nostr.nip19 import encode_npub
 from nctool.nostr.nip98 import authorization_header, sign_event
 from nctool.testing.client import ApiClient
+from nctool.testing.ledger import ledger_problems
 from nctool.testing.lightning import make_invoice
 from nctool.testing.postgres import PostgresCluster, PostgresUnavailable
 from nctool.testing.service import RunningService, start_service
@@ -40,8 +41,11 @@ async def replicas(request, stack, tmp_path: Path) -> AsyncIterator[tuple[Runnin
     first = await start_service(stack.mint.url, database, **options)
     second = await start_service(stack.mint.url, database, **options)
     yield first, second
+    # Both replicas share one database, so checking through one covers every wallet.
+    books = await ledger_problems(first.services)
     await first.stop()
     await second.stop()
+    assert books == []
 
 
 async def test_nip98_replay_on_other_replica_is_rejected(replicas):

@@ -14,6 +14,7 @@ import pytest
 
 from nctool.security.secretbox import PREFIX, load_key_file
 from nctool.testing.client import ApiClient
+from nctool.testing.ledger import ledger_problems
 from nctool.testing.lightning import make_invoice, make_npub
 from nctool.testing.service import start_service
 
@@ -30,6 +31,7 @@ async def paid_database(stack, tmp_path) -> AsyncIterator[Path]:
         npub = make_npub()
         await api.fund(npub, 500)
         assert (await api.melt(npub, make_invoice(100))).status_code == 200
+        assert await ledger_problems(service.services) == []
     finally:
         await api.aclose()
         await service.stop()
