@@ -47,52 +47,30 @@ _SQLITE_TRIGGERS = [
 
 # One upsert per statement with the net change per wallet, in wallet order. Transition tables
 # exist only for the events a trigger fires on, so each operation reads its own.
-_POSTGRES_FUNCTION = """
+_POSTGRES_UPSERT = """
+        INSERT INTO wallet_balances AS b (wallet_id, unspent, reserved, spent, pending_send)
+            SELECT wallet_id,
+                   coalesce(sum(amount) FILTER (WHERE state = 'unspent'), 0),
+                   coalesce(sum(amount) FILTER (WHERE state = 'reserved'), 0),
+                   coalesce(sum(amount) FILTER (WHERE state = 'spent'), 0),
+                   coalesce(sum(amount) FILTER (WHERE state = 'pending_send'), 0)
+            FROM ({changes}) AS changes
+            GROUP BY wallet_id ORDER BY wallet_id
+        ON CONFLICT (wallet_id) DO UPDATE SET
+            unspent = b.unspent + EXCLUDED.unspent,
+            reserved = b.reserved + EXCLUDED.reserved,
+            spent = b.spent + EXCLUDED.spent,
+            pending_send = b.pending_send + EXCLUDED.pending_send;"""
+
+_ADDED = "SELECT wallet_id, state, amount FROM new_rows"
+_REMOVED = "SELECT wallet_id, state, -amount AS amount FROM old_rows"
+
+_POSTGRES_FUNCTION = f"""
 CREATE FUNCTION proofs_balance_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO wallet_balances AS b (wallet_id, unspent, reserved, spent, pending_send)
-            SELECT wallet_id,
-                   coalesce(sum(amount) FILTER (WHERE state = 'unspent'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'reserved'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'spent'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'pending_send'), 0)
-            FROM (SELECT wallet_id, state, amount FROM new_rows) AS changes
-            GROUP BY wallet_id ORDER BY wallet_id
-        ON CONFLICT (wallet_id) DO UPDATE SET
-            unspent = b.unspent + EXCLUDED.unspent,
-            reserved = b.reserved + EXCLUDED.reserved,
-            spent = b.spent + EXCLUDED.spent,
-            pending_send = b.pending_send + EXCLUDED.pending_send;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO wallet_balances AS b (wallet_id, unspent, reserved, spent, pending_send)
-            SELECT wallet_id,
-                   coalesce(sum(amount) FILTER (WHERE state = 'unspent'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'reserved'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'spent'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'pending_send'), 0)
-            FROM (SELECT wallet_id, state, -amount AS amount FROM old_rows) AS changes
-            GROUP BY wallet_id ORDER BY wallet_id
-        ON CONFLICT (wallet_id) DO UPDATE SET
-            unspent = b.unspent + EXCLUDED.unspent,
-            reserved = b.reserved + EXCLUDED.reserved,
-            spent = b.spent + EXCLUDED.spent,
-            pending_send = b.pending_send + EXCLUDED.pending_send;
-    ELSE
-        INSERT INTO wallet_balances AS b (wallet_id, unspent, reserved, spent, pending_send)
-            SELECT wallet_id,
-                   coalesce(sum(amount) FILTER (WHERE state = 'unspent'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'reserved'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'spent'), 0),
-                   coalesce(sum(amount) FILTER (WHERE state = 'pending_send'), 0)
-            FROM (SELECT wallet_id, state, amount FROM new_rows
-                  UNION ALL SELECT wallet_id, state, -amount FROM old_rows) AS changes
-            GROUP BY wallet_id ORDER BY wallet_id
-        ON CONFLICT (wallet_id) DO UPDATE SET
-            unspent = b.unspent + EXCLUDED.unspent,
-            reserved = b.reserved + EXCLUDED.reserved,
-            spent = b.spent + EXCLUDED.spent,
-            pending_send = b.pending_send + EXCLUDED.pending_send;
+    IF TG_OP = 'INSERT' THEN{_POSTGRES_UPSERT.format(changes=_ADDED)}
+    ELSIF TG_OP = 'DELETE' THEN{_POSTGRES_UPSERT.format(changes=_REMOVED)}
+    ELSE{_POSTGRES_UPSERT.format(changes=_ADDED + " UNION ALL " + _REMOVED)}
     END IF;
     RETURN NULL;
 END
