@@ -111,7 +111,7 @@ async def test_atomic_failure_line_has_runbook_fields(critical_melt, log_file):
         for e in _lines(log_file, "Atomic melt transaction failed")
         if e["transaction_id"] == critical_melt.body["transactionId"]
     )
-    assert "settlement refused" in line["error"]
+    assert "settlement rejected" in line["error"]
     assert isinstance(line["source_token_ids"], list)
 
 
